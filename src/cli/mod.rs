@@ -1,0 +1,3 @@
+//! The subcommands of the `ember` binary.
+
+pub mod check;
