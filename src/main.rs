@@ -19,6 +19,9 @@ enum Command {
     /// Check resources for validity (as promtool check).
     #[command(subcommand)]
     Check(cli::check::CheckCommand),
+    /// Run tsdb commands (as promtool tsdb).
+    #[command(subcommand)]
+    Tsdb(cli::tsdb::TsdbCommand),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
         Some(Command::Check(c)) => cli::check::run(c),
+        Some(Command::Tsdb(c)) => cli::tsdb::run(c),
     };
     match result {
         Ok(code) => code,

@@ -1,3 +1,4 @@
 //! The subcommands of the `ember` binary.
 
 pub mod check;
+pub mod tsdb;

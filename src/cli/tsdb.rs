@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use ember_tsdb::backfill::{
     backfill_openmetrics_file, BackfillObserver, BackfillOptions, Progress,
 };
-use ember_tsdb::{dump_samples, open_blocks, parse_selector, report, BlockDir, WrittenBlock};
+use ember_tsdb::{dump_samples, open_blocks, report, BlockDir, WrittenBlock};
 
 /// promtool's default database path.
 const DEFAULT_DB_PATH: &str = "data/";
@@ -127,7 +127,7 @@ pub fn run(cmd: TsdbCommand) -> Result<ExitCode> {
 
 /// Opens the blocks of `path`, reporting those that fail on stderr.
 fn open(path: &Path) -> Result<BlockDir> {
-    let dir = open_blocks(path).with_context(|| format!("open {}", path.display()))?;
+    let dir = open_blocks(path)?;
     for f in dir.failed() {
         eprintln!("corrupted block {}: {}", f.ulid, f.error);
     }
@@ -177,7 +177,7 @@ fn analyze(a: &AnalyzeArgs) -> Result<ExitCode> {
 }
 
 fn dump(a: &DumpArgs) -> Result<ExitCode> {
-    let matchers = parse_selector(&a.matcher).map_err(anyhow::Error::msg)?;
+    let matchers = ember_promql::parse_metric_selector(&a.matcher)?;
     let dir = open(&a.path)?;
     if matchers.is_empty() {
         // `{}` selects nothing in promtool.
@@ -188,8 +188,8 @@ fn dump(a: &DumpArgs) -> Result<ExitCode> {
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let stats = match dump_samples(&q, &matchers, &mut out) {
         Ok(s) => s,
-        Err(ember_tsdb::TsdbError::Io { source, .. })
-            if source.kind() == io::ErrorKind::BrokenPipe =>
+        Err(ember_tsdb::TsdbError::Io { error, .. })
+            if error.kind() == io::ErrorKind::BrokenPipe =>
         {
             return Ok(status(&dir));
         }
@@ -221,7 +221,7 @@ fn create_blocks(a: &CreateBlocksFromArgs) -> Result<ExitCode> {
     if let Some(bar) = &mut observer.bar {
         bar.clear();
     }
-    res.context("block creation")?;
+    res.with_context(|| format!("block creation from {}", input.display()))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -294,7 +294,7 @@ impl ProgressBar {
         const WIDTH: usize = 30;
         let filled = ((frac * WIDTH as f64) as usize).min(WIDTH);
         let passes = p.passes.map_or_else(|| "?".to_string(), |n| n.to_string());
-        let what = if p.pass == 1 { "checking" } else { "building" };
+        let what = if p.pass == 1 { "reading" } else { "re-reading" };
         let line = format!(
             "\r[{}{}] pass {}/{} {what} {:>3}% {}/{} MiB",
             "=".repeat(filled),

@@ -1,0 +1,75 @@
+//! Ember's on-disk time series database: Prometheus-compatible blocks.
+//!
+//! A **block** is a directory named by a ULID holding the samples of one
+//! time range `[minTime, maxTime)`, in exactly the format Prometheus 2.x
+//! and 3.x read and write: `chunks/000001...` segment files of XOR chunks
+//! ([`chunk_file`]), an `index` in format 2 (written and read by
+//! `ember-index`), `meta.json` ([`meta`]) and `tombstones`
+//! ([`tombstones`]). Blocks are immutable once written; every file is read
+//! through bounds- and checksum-checked code, so corrupt or truncated
+//! files give a [`TsdbError`] naming the file and offset, never a panic.
+//!
+//! **Writing.** [`BlockWriter`] takes series (labels plus samples in time
+//! order), packs samples into XOR chunks as they arrive with the head's
+//! cutting rule ([`ember_chunks::ChunkCutter`]: 120 samples per chunk,
+//! chunks never crossing a chunk-range boundary), and on
+//! [`flush`](BlockWriter::flush) writes a level-1 block the way
+//! Prometheus' compactor does: series in label order, chunks first, then
+//! the index, `meta.json` and an empty `tombstones` file, all in
+//! `<dir>/<ULID>.tmp-for-creation`, synced, then renamed into place. A
+//! failed write removes its temporary directory. [`backfill`] builds on it
+//! to turn an OpenMetrics file into blocks exactly as `promtool tsdb
+//! create-blocks-from openmetrics` does (same ranges, same chunks), in
+//! memory bounded by a sample budget rather than by the input's size.
+//!
+//! **Reading.** [`Block::open`] opens a block read-only: the index and the
+//! chunk segments are memory-mapped (the crate's only `unsafe`, in one
+//! private function) and read in place; chunks are handed out as borrowed
+//! slices or as zero-copy [`ember_chunks::RawChunk`]s. A block implements
+//! [`ember_storage::Queryable`]: a select turns its matchers into postings
+//! with `ember-index`'s planner, reads the series' chunk metadata, keeps the
+//! chunks overlapping the query range and not deleted by tombstones, and
+//! decodes them lazily. Float readers skip chunks of other encodings
+//! (native histograms, Prometheus 3's XOR2) and report how many as a
+//! warning. [`open_blocks`] opens every block of a data directory into a
+//! [`BlockDir`], skipping (and listing) blocks that fail to open, and
+//! queries them together through [`ember_storage::MergeQuerier`], so
+//! overlapping blocks read as one.
+//!
+//! **Tools.** [`dump`] and [`report`] provide what the
+//! `ember tsdb` commands print — promtool's `dump`, `list` and `analyze`
+//! output, with Go's number, duration and table formatting ([`gofmt`]) —
+//! as text for the caller to write; the library itself prints nothing,
+//! logs through `tracing`, and has no global state. The head, WAL and
+//! compaction will join this crate beside the [`block`] module.
+#![deny(missing_docs)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::print_stdout,
+        clippy::print_stderr
+    )
+)]
+
+pub mod backfill;
+pub mod block;
+pub mod chunk_file;
+pub mod dump;
+mod error;
+pub mod gofmt;
+pub mod meta;
+mod mmap;
+pub mod report;
+pub mod tombstones;
+pub mod writer;
+
+pub use block::{open_blocks, Block, BlockDir, BlockQuerier, BlockSize, FailedBlock};
+pub use chunk_file::{ChunkReader, ChunkRef, ChunkView, ChunkWriter};
+pub use dump::{dump_samples, DumpStats};
+pub use error::TsdbError;
+pub use meta::{BlockDesc, BlockMeta, BlockMetaCompaction, BlockStats};
+pub use tombstones::{Interval, Intervals, Tombstones};
+pub use writer::{BlockWriter, BlockWriterOptions, SeriesId, WrittenBlock};
