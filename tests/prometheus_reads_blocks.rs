@@ -21,7 +21,11 @@ impl Drop for KillOnDrop {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn run(cmd: &mut Command) {
@@ -55,7 +59,11 @@ fn prometheus(data: &Path, config: &Path) -> (KillOnDrop, u16) {
                 return (guard, port);
             }
         }
-        assert!(Instant::now() < deadline, "Prometheus on {} did not get ready", data.display());
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus on {} did not get ready",
+            data.display()
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -106,9 +114,15 @@ fn prometheus_answers_the_same_on_ember_and_promtool_blocks() {
     // The comparison means something only if Prometheus sees the data.
     let body = http_get(
         ember_port,
-        &format!("/api/v1/query?query=count(node_load1)&time={}", start + 3600),
+        &format!(
+            "/api/v1/query?query=count(node_load1)&time={}",
+            start + 3600
+        ),
     );
-    assert!(body.contains(r#""value":["#) && body.contains(r#","3"]"#), "{body}");
+    assert!(
+        body.contains(r#""value":["#) && body.contains(r#","3"]"#),
+        "{body}"
+    );
     let out = Command::new("python3")
         .arg(shared().join("tools/promdiff.py"))
         .arg(format!("--ref=http://127.0.0.1:{prom_port}"))
@@ -125,6 +139,10 @@ fn prometheus_answers_the_same_on_ember_and_promtool_blocks() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}");
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
 }

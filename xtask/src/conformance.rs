@@ -5,7 +5,8 @@
 //! `$EMBER_PROMQL_TESTDATA`) the run is checked against
 //! `crates/promql/testdata/allowed-failures.txt`: it fails when an eval
 //! outside the list fails, and when one on the list passes (so the list
-//! only shrinks).
+//! only shrinks). The two extra checks of every instant eval (`@`
+//! invariance and the range-mode cross-check) are counted on their own line.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -62,6 +63,7 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     let opts = test_engine_options();
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    let (mut check_passed, mut check_failed, mut check_skipped) = (0, 0, 0);
     let mut failures: BTreeMap<String, String> = BTreeMap::new();
     for file in &files {
         let name = file
@@ -85,6 +87,21 @@ pub fn run(args: &[String]) -> Result<()> {
             );
         }
         println!("{line}");
+        let (cp, cf, cs) = report.check_counts();
+        check_passed += cp;
+        check_failed += cf;
+        check_skipped += cs;
+        if cf > 0 || verbose {
+            println!("  extra checks: {cp} passed, {cf} failed, {cs} skipped");
+        }
+        for (l, check, o) in &report.checks {
+            if let Outcome::Failed(msg) = o {
+                println!(
+                    "  {name}:{l}: {check:?}: {}",
+                    msg.chars().take(300).collect::<String>()
+                );
+            }
+        }
         for (l, o) in &report.evals {
             if let Outcome::Failed(msg) = o {
                 let msg: String = msg.chars().take(300).collect();
@@ -121,7 +138,11 @@ pub fn run(args: &[String]) -> Result<()> {
         for k in &fixed {
             println!("now passing, remove from {ALLOWED}: {k}");
         }
+        println!("extra checks (@ invariance, range mode): {check_passed} passed, {check_failed} failed, {check_skipped} skipped");
         println!("{passed} passed, {failed} failed, {skipped} skipped");
+        if check_failed > 0 {
+            bail!("{check_failed} extra checks failed");
+        }
         if !unexpected.is_empty() || !fixed.is_empty() {
             bail!(
                 "{} unexpected failures, {} allowed failures now pass",
@@ -130,6 +151,7 @@ pub fn run(args: &[String]) -> Result<()> {
             );
         }
     } else {
+        println!("extra checks (@ invariance, range mode): {check_passed} passed, {check_failed} failed, {check_skipped} skipped");
         println!("{passed} passed, {failed} failed, {skipped} skipped");
     }
     Ok(())

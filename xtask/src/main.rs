@@ -2,6 +2,8 @@
 //!
 //! - `bench check-metrics [--size-mb N]`: `ember check metrics` against
 //!   `promtool check metrics` on the same generated text file.
+//! - `bench backfill [--hosts N] [--hours N]`: `ember tsdb create-blocks-from
+//!   openmetrics` against promtool's: time, peak memory, bytes on disk.
 //! - `promql-conformance [--dir DIR] [-v] [--write-allowed]`: Prometheus'
 //!   PromQL test scripts against our engine.
 

@@ -288,9 +288,59 @@ fn deep_expressions_do_not_overflow_the_stack() {
     let e = engine();
     let sum = vec!["metric"; 500].join(" + ");
     let nested = format!("{}metric{}", "abs(".repeat(60), ")".repeat(60));
-    let sq = format!("{}metric{}", "max_over_time((".repeat(30), ")[5m:1m])".repeat(30));
+    let sq = format!(
+        "{}metric{}",
+        "max_over_time((".repeat(30),
+        ")[5m:1m])".repeat(30)
+    );
     for q in [sum, nested, sq] {
         let r = e.range_query(&st, &q, 0, 240_000, 60_000);
-        assert!(r.is_ok() || matches!(r, Err(ember_promql::QueryError::Parse(_))), "{r:?}");
+        assert!(
+            r.is_ok() || matches!(r, Err(ember_promql::QueryError::Parse(_))),
+            "{r:?}"
+        );
     }
+}
+
+/// Prometheus turns `@` into an offset relative to the evaluation start
+/// and recomputes it for a subquery only when the subquery starts at a
+/// different time than its parent. When it does not, the subquery's own
+/// offset stays subtracted: here `foo @ 100` is read at 70s, as
+/// Prometheus reads it.
+#[test]
+fn at_offset_inside_subquery_starting_with_parent() {
+    let st = MemStorage::new();
+    {
+        let mut app = st.appender();
+        let l = labels!("__name__" => "foo");
+        for i in 0..=20 {
+            app.append(SeriesRef(0), &l, Sample::float(i * 10_000, i as f64))
+                .unwrap();
+        }
+        app.commit().unwrap();
+    }
+    let e = engine();
+    let value = |q: &str, t: i64| match e.instant_query(&st, q, t).unwrap().value {
+        QueryValue::Vector(v) => v.first().map(|s| s.value.clone()),
+        other => panic!("{other:?}"),
+    };
+    let q = "last_over_time((foo @ 100)[1m:1m] offset -30s)";
+    assert_eq!(value(q, 60_000), Some(PointValue::Float(7.0)));
+    // A subquery starting after its parent recomputes the offset.
+    assert_eq!(value(q, 90_000), Some(PointValue::Float(10.0)));
+    // Aggregation parameters are not prepared: `@ end()` there has no
+    // effect, so k is -5 at the first step and the series is left out.
+    let out = e
+        .range_query(
+            &st,
+            "topk(scalar(foo @ end()) - 5, foo)",
+            0,
+            200_000,
+            100_000,
+        )
+        .unwrap();
+    let QueryValue::Matrix(m) = out.value else {
+        panic!("not a matrix")
+    };
+    assert_eq!(m[0].floats, vec![(100_000, 10.0), (200_000, 20.0)]);
 }

@@ -33,11 +33,21 @@ fn storage() -> MemStorage {
     let st = MemStorage::new();
     {
         let mut app = st.appender();
-        let values = [1.0, -2.5, f64::NAN, f64::INFINITY, 0.0, 1e308, stale_nan(), 7.0];
+        let values = [
+            1.0,
+            -2.5,
+            f64::NAN,
+            f64::INFINITY,
+            0.0,
+            1e308,
+            stale_nan(),
+            7.0,
+        ];
         for (i, name) in ["a_total", "b", "c_bucket"].iter().enumerate() {
             for j in 0..3 {
                 let le = ["0.5", "1", "+Inf"][j];
-                let l = labels!("__name__" => *name, "job" => "x", "le" => le, "i" => &j.to_string());
+                let l =
+                    labels!("__name__" => *name, "job" => "x", "le" => le, "i" => &j.to_string());
                 for k in 0..40i64 {
                     let v = values[((k as usize) * (i + 1) + j) % values.len()] + k as f64;
                     if (k + j as i64) % 7 == 3 {
@@ -100,7 +110,9 @@ const MODIFIERS: [&str; 7] = [
 const BINOPS: [&str; 13] = [
     "+", "-", "*", "/", "%", "^", "atan2", "==", "!=", ">", "<", ">=", "<=",
 ];
-const AGGS: [&str; 8] = ["sum", "avg", "min", "max", "count", "stddev", "stdvar", "group"];
+const AGGS: [&str; 8] = [
+    "sum", "avg", "min", "max", "count", "stddev", "stdvar", "group",
+];
 
 fn gen(r: &mut Rng, t: ValueType, depth: usize) -> String {
     let leaf = depth == 0 || r.below(3) == 0;
@@ -155,7 +167,9 @@ fn gen(r: &mut Rng, t: ValueType, depth: usize) -> String {
                     let n = f.min_args() + r.below(2).min(f.max_args().unwrap_or(9) - f.min_args());
                     let args: Vec<String> = (0..n)
                         .map(|i| match f.arg_type(i) {
-                            Some(ValueType::String) => format!("\"{}\"", r.pick(&["job", "i", "le", "x"])),
+                            Some(ValueType::String) => {
+                                format!("\"{}\"", r.pick(&["job", "i", "le", "x"]))
+                            }
                             Some(at) => gen(r, at, depth - 1),
                             None => String::new(),
                         })
@@ -163,9 +177,20 @@ fn gen(r: &mut Rng, t: ValueType, depth: usize) -> String {
                     format!("{}({})", f.name, args.join(", "))
                 }
                 1 => {
-                    let m = r.pick(&["", " on(job)", " ignoring(i)", " on(job) group_left", " ignoring(le) group_right(i)", " on(i) fill(0)"]);
+                    let m = r.pick(&[
+                        "",
+                        " on(job)",
+                        " ignoring(i)",
+                        " on(job) group_left",
+                        " ignoring(le) group_right(i)",
+                        " on(i) fill(0)",
+                    ]);
                     let op = r.pick(&BINOPS);
-                    let b = if op.len() <= 2 && "==!=><=".contains(op) && r.below(2) == 0 { " bool" } else { "" };
+                    let b = if op.len() <= 2 && "==!=><=".contains(op) && r.below(2) == 0 {
+                        " bool"
+                    } else {
+                        ""
+                    };
                     format!(
                         "({} {op}{b}{m} {})",
                         gen(r, ValueType::Vector, depth - 1),
@@ -207,8 +232,14 @@ fn random_queries_never_panic() {
     let engine = Engine::new(EngineOptions::for_tests());
     let mut r = Rng(0x9e37_79b9_7f4a_7c15);
     let mut evaluated = 0;
-    let n: usize = std::env::var("ROBUST_N").ok().and_then(|v| v.parse().ok()).unwrap_or(1500);
-    if let Some(seed) = std::env::var("ROBUST_SEED").ok().and_then(|v| v.parse().ok()) {
+    let n: usize = std::env::var("ROBUST_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1500);
+    if let Some(seed) = std::env::var("ROBUST_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         r = Rng(seed);
     }
     for _ in 0..n {

@@ -5,7 +5,7 @@
 use ember_model::{Labels, METRIC_NAME};
 
 use super::annotations;
-use super::engine::{Evaluator, EVAL_ENV};
+use super::engine::{Ctx, Evaluator, EVAL_ENV};
 use super::format::{format_f, format_g};
 use super::hash::{labels_hash, FastMap};
 use super::math::{go_max, go_min, kahan_inc};
@@ -375,9 +375,16 @@ impl Evaluator<'_, '_> {
             }
             _ => {}
         }
-        let expr_pos = expr.pos();
-        let mut groups = vec![Group::default(); num_groups];
-        let mut cursors = vec![(0usize, 0usize); input.len()];
+        let mut folder = Folder {
+            ctx: self.ctx,
+            op,
+            input: &input,
+            group_of,
+            groups: vec![Group::default(); num_groups],
+            cursors: vec![(0usize, 0usize); input.len()],
+            expr_pos: expr.pos(),
+            pos: *pos,
+        };
         let mut k_index: FastMap<Labels, usize> = FastMap::default();
         let mut k_result: Matrix = Vec::new();
         let temp = self.current_samples;
@@ -387,16 +394,7 @@ impl Evaluator<'_, '_> {
             self.current_samples = temp;
             let p = params.at(step);
             if k_op {
-                let m = self.aggregation_k(
-                    op,
-                    p,
-                    ts,
-                    *pos,
-                    &input,
-                    &group_of,
-                    &mut groups,
-                    &mut cursors,
-                );
+                let m = folder.fold_k(p, ts);
                 if instant {
                     return Ok(m);
                 }
@@ -417,17 +415,7 @@ impl Evaluator<'_, '_> {
                     }
                 }
             } else {
-                self.aggregation(
-                    op,
-                    p,
-                    ts,
-                    expr_pos,
-                    &input,
-                    &group_of,
-                    &mut groups,
-                    &mut cursors,
-                    &mut result,
-                );
+                folder.fold(p, ts, &mut result);
             }
             self.check_samples()?;
         }
@@ -437,21 +425,30 @@ impl Evaluator<'_, '_> {
         result.retain(|s| s.len() > 0);
         Ok(result)
     }
+}
 
-    #[allow(clippy::too_many_arguments)]
-    fn aggregation(
-        &self,
-        op: AggregateOp,
-        q: f64,
-        ts: i64,
-        expr_pos: crate::PosRange,
-        input: &Matrix,
-        group_of: &[usize],
-        groups: &mut [Group],
-        cursors: &mut [(usize, usize)],
-        result: &mut Matrix,
-    ) {
+/// Folds the values of one step into aggregation groups.
+struct Folder<'a, 'q> {
+    ctx: &'a Ctx<'q>,
+    op: AggregateOp,
+    input: &'a Matrix,
+    /// The group of each input series.
+    group_of: Vec<usize>,
+    groups: Vec<Group>,
+    /// Read position in each input series.
+    cursors: Vec<(usize, usize)>,
+    /// Where the aggregated expression and the aggregation are.
+    expr_pos: crate::PosRange,
+    pos: crate::PosRange,
+}
+
+impl Folder<'_, '_> {
+    /// `sum`, `avg`, `count`, ... at step `ts`, appended to the group
+    /// series in `result`; `q` is the parameter of `quantile`.
+    fn fold(&mut self, q: f64, ts: i64, result: &mut Matrix) {
         use AggregateOp as A;
+        let (op, expr_pos, input) = (self.op, self.expr_pos, self.input);
+        let (group_of, groups, cursors) = (&self.group_of, &mut self.groups, &mut self.cursors);
         let info = |name: &str| {
             self.ctx
                 .annotate(annotations::histogram_ignored_in_aggregation(
@@ -627,19 +624,12 @@ impl Evaluator<'_, '_> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn aggregation_k(
-        &self,
-        op: AggregateOp,
-        param: f64,
-        ts: i64,
-        pos: crate::PosRange,
-        input: &Matrix,
-        group_of: &[usize],
-        groups: &mut [Group],
-        cursors: &mut [(usize, usize)],
-    ) -> Matrix {
+    /// `topk`, `bottomk`, `limitk`, `limit_ratio` at step `ts`: the chosen
+    /// samples, group by group (sorted for `topk` and `bottomk`).
+    fn fold_k(&mut self, param: f64, ts: i64) -> Matrix {
         use AggregateOp as A;
+        let (op, pos, input) = (self.op, self.pos, self.input);
+        let (group_of, groups, cursors) = (&self.group_of, &mut self.groups, &mut self.cursors);
         let mut remaining = groups.len();
         for g in groups.iter_mut() {
             g.seen = false;

@@ -5,8 +5,8 @@
 use ember_model::{Labels, METRIC_NAME};
 
 use super::annotations;
-use super::hash::{FastMap, FastSet};
 use super::engine::{changes_metric_schema, is_metadata_label, Ctx, Evaluator, Step};
+use super::hash::{FastMap, FastSet};
 use super::math::go_pow;
 use super::plan::Node;
 use super::types::{Hist, Matrix, Sample, Vector};
@@ -146,6 +146,7 @@ fn result_metric(
 }
 
 /// Which signatures matched at this step.
+#[derive(Default)]
 struct MatchState {
     /// One-to-one: whether the signature matched.
     present: Vec<bool>,
@@ -159,19 +160,33 @@ struct MatchState {
 #[derive(Default)]
 struct BinopCache {
     metrics: FastMap<(Labels, Labels), Labels>,
+    matched: MatchState,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn vector_binop(
-    ctx: &Ctx<'_>,
+/// One binary operation node.
+#[derive(Clone, Copy)]
+struct Binop<'a, 'q> {
+    ctx: &'a Ctx<'q>,
     op: BinaryOp,
-    m: &VectorMatching,
     return_bool: bool,
+    /// The whole expression's position.
     pos: PosRange,
+}
+
+/// Prometheus' `VectorBinop`: vector-vector arithmetic and comparisons.
+fn vector_binop(
+    b: Binop<'_, '_>,
+    m: &VectorMatching,
     step: &Step<'_>,
     cache: &mut BinopCache,
     out: &mut Vector,
 ) -> Result<(), QueryError> {
+    let Binop {
+        ctx,
+        op,
+        return_bool,
+        pos,
+    } = b;
     let (mut lhs, mut rhs) = (&step.vectors[0], &step.vectors[1]);
     let (mut lsig, mut rsig) = (&step.sigs[0], &step.sigs[1]);
     let fill = m.fill;
@@ -202,15 +217,16 @@ fn vector_binop(
         right[sig] = Some(i);
     }
     let one_to_one = m.card == VectorMatchCardinality::OneToOne;
-    let mut st = MatchState {
-        present: vec![false; if one_to_one { step.num_sigs } else { 0 }],
-        sigs: if one_to_one {
-            Vec::new()
-        } else {
-            vec![FastSet::default(); step.num_sigs]
-        },
-        last_err: None,
-    };
+    // The match state is reused from step to step.
+    let mut st = std::mem::take(&mut cache.matched);
+    st.last_err = None;
+    if one_to_one {
+        st.present.clear();
+        st.present.resize(step.num_sigs, false);
+    } else {
+        st.sigs.resize_with(step.num_sigs, FastSet::default);
+        st.sigs.iter_mut().for_each(FastSet::clear);
+    }
     let mut do_op = |ls: &Sample,
                      rs: &Sample,
                      sig: usize,
@@ -296,23 +312,21 @@ fn vector_binop(
             do_op(&ls, rs, sig, &mut st, out)?;
         }
     }
-    if let Some(a) = st.last_err {
+    if let Some(a) = st.last_err.take() {
         ctx.annotate(a);
     }
+    cache.matched = st;
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn vector_scalar_binop(
-    ctx: &Ctx<'_>,
-    op: BinaryOp,
-    v: &Vector,
-    scalar: f64,
-    swap: bool,
-    return_bool: bool,
-    pos: PosRange,
-    out: &mut Vector,
-) {
+/// Prometheus' `VectorscalarBinop`; `swap` when the scalar is on the left.
+fn vector_scalar_binop(b: Binop<'_, '_>, v: &Vector, scalar: f64, swap: bool, out: &mut Vector) {
+    let Binop {
+        ctx,
+        op,
+        return_bool,
+        pos,
+    } = b;
     let mut last_err = None;
     for s in v {
         let (mut lf, mut rf) = (s.f, scalar);
@@ -374,7 +388,12 @@ impl Evaluator<'_, '_> {
             return Ok(Vec::new());
         };
         let (op, return_bool, pos) = (*op, *return_bool, *pos);
-        let ctx = self.ctx;
+        let b = Binop {
+            ctx: self.ctx,
+            op,
+            return_bool,
+            pos,
+        };
         let args: [&Node; 2] = [lhs, rhs];
         match (lhs.value_type(), rhs.value_type()) {
             (ValueType::Scalar, ValueType::Scalar) => {
@@ -398,19 +417,19 @@ impl Evaluator<'_, '_> {
                     _ => {
                         let mut cache = BinopCache::default();
                         self.range_eval(Some(m), &args, &mut |step, out| {
-                            vector_binop(ctx, op, m, return_bool, pos, step, &mut cache, out)
+                            vector_binop(b, m, step, &mut cache, out)
                         })
                     }
                 }
             }
             (ValueType::Vector, _) => self.range_eval(None, &args, &mut |step, out| {
                 let s = step.vectors[1].first().map_or(0.0, |s| s.f);
-                vector_scalar_binop(ctx, op, &step.vectors[0], s, false, return_bool, pos, out);
+                vector_scalar_binop(b, &step.vectors[0], s, false, out);
                 Ok(())
             }),
             _ => self.range_eval(None, &args, &mut |step, out| {
                 let s = step.vectors[0].first().map_or(0.0, |s| s.f);
-                vector_scalar_binop(ctx, op, &step.vectors[1], s, true, return_bool, pos, out);
+                vector_scalar_binop(b, &step.vectors[1], s, true, out);
                 Ok(())
             }),
         }

@@ -59,8 +59,9 @@ impl Evaluator<'_, '_> {
         let Some(idx) = matrix_arg else {
             let ctx = self.ctx;
             let refs: Vec<&Node> = args.iter().collect();
+            let mut cache = functions::CallCache::default();
             return self.range_eval(None, &refs, &mut |step, out| {
-                functions::call_instant(name, step, args, ctx, out)
+                functions::call_instant(name, step, args, ctx, &mut cache, out)
             });
         };
         self.eval_range_call(name, args, idx)
@@ -78,7 +79,7 @@ impl Evaluator<'_, '_> {
                 Source::Storage(sel),
                 RangeArg {
                     range: *range,
-                    offset: self.effective_offset(sel.offset, sel.at),
+                    offset: self.offset_of(sel.oid),
                     fixed: sel.at.is_some(),
                     anchored: sel.anchored,
                     smoothed: sel.smoothed,
@@ -145,7 +146,8 @@ impl Evaluator<'_, '_> {
         };
         let (load_min, _) = window_at(first);
         let (_, load_max) = window_at(last);
-        let use_st = matches!(name, "rate" | "irate" | "increase" | "resets");
+        let use_st = self.ctx.use_start_timestamps
+            && matches!(name, "rate" | "irate" | "increase" | "resets");
         let drop_name = name != "last_over_time" && name != "first_over_time";
 
         let mut out: Matrix = Vec::new();
@@ -311,7 +313,10 @@ impl Evaluator<'_, '_> {
     /// `timestamp(v)` and `start_timestamp(v)` of a selector: the time (or
     /// start time) of the sample each step looks up.
     fn eval_timestamp(&mut self, sel: &Selector, start_ts: bool) -> Result<Matrix, QueryError> {
-        let offset = self.effective_offset(sel.offset, sel.at);
+        if start_ts && !self.ctx.use_start_timestamps {
+            return Ok(Vec::new());
+        }
+        let offset = self.offset_of(sel.oid);
         let lookback = self.ctx.lookback;
         let steps = self.steps();
         let mut out: Matrix = Vec::new();

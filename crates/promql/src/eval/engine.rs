@@ -35,12 +35,17 @@ pub(crate) struct Ctx<'q> {
     pub default_subquery_step: i64,
     pub delayed_name_removal: bool,
     pub type_and_unit_labels: bool,
+    pub use_start_timestamps: bool,
     pub deadline: Option<Instant>,
     pub cancel: Option<CancelToken>,
     pub querier: &'q dyn Querier,
     /// The series of each selector, by selector id.
     pub series: Vec<Vec<Box<dyn StorageSeries + 'q>>>,
     pub annotations: RefCell<Annotations>,
+    /// The offset each selector and subquery is evaluated with (by
+    /// `oid`): its `offset`, plus, with `@`, the distance from the
+    /// evaluation start to the `@` time, as Prometheus' `Offset` fields.
+    pub offsets: RefCell<Vec<i64>>,
 }
 
 impl Ctx<'_> {
@@ -58,6 +63,80 @@ impl Ctx<'_> {
     /// Records a warning or info.
     pub fn annotate(&self, a: Annotation) {
         self.annotations.borrow_mut().add(a);
+    }
+
+    /// Prometheus' `setOffsetForAtModifier`: recomputes the offsets of the
+    /// selectors and subqueries in `n` for evaluation from `eval_time`.
+    /// With `@ t`, a node's offset is its own plus `eval_time - t`, minus
+    /// the offsets of the subqueries around it inside `n` (those up to the
+    /// innermost one with an `@`, which adds its own distance).
+    pub fn set_offsets(&self, eval_time: i64, n: &Node) {
+        let mut table = self.offsets.borrow_mut();
+        let mut path = Vec::new();
+        set_offsets_in(eval_time, n, &mut path, &mut table);
+    }
+}
+
+/// See [`Ctx::set_offsets`]; `path` holds the (offset, `@`) of the
+/// enclosing subqueries.
+fn set_offsets_in(eval_time: i64, n: &Node, path: &mut Vec<(i64, Option<i64>)>, table: &mut [i64]) {
+    let offset_for = |orig: i64, at: Option<i64>, path: &[(i64, Option<i64>)]| -> i64 {
+        let Some(t) = at else {
+            return orig;
+        };
+        let (mut sq_offset, mut sq_at) = (0i64, None);
+        for (o, a) in path {
+            sq_offset = sq_offset.saturating_add(*o);
+            if let Some(ts) = a {
+                sq_offset = *o;
+                sq_at = Some(*ts);
+            }
+        }
+        if let Some(ts) = sq_at {
+            sq_offset = sq_offset.saturating_add(eval_time.saturating_sub(ts));
+        }
+        orig.saturating_add(eval_time.saturating_sub(t))
+            .saturating_sub(sq_offset)
+    };
+    match n {
+        Node::VectorSelector(s) | Node::MatrixSelector { sel: s, .. } => {
+            if let Some(slot) = table.get_mut(s.oid) {
+                *slot = offset_for(s.offset, s.at, path);
+            }
+        }
+        Node::Subquery {
+            expr,
+            offset,
+            at,
+            oid,
+            ..
+        } => {
+            if let Some(slot) = table.get_mut(*oid) {
+                *slot = offset_for(*offset, *at, path);
+            }
+            path.push((*offset, *at));
+            set_offsets_in(eval_time, expr, path, table);
+            path.pop();
+        }
+        Node::Neg { expr, .. } | Node::StepInvariant(expr) => {
+            set_offsets_in(eval_time, expr, path, table);
+        }
+        Node::Binary { lhs, rhs, .. } => {
+            set_offsets_in(eval_time, lhs, path, table);
+            set_offsets_in(eval_time, rhs, path, table);
+        }
+        Node::Aggregate { expr, param, .. } => {
+            if let Some(p) = param {
+                set_offsets_in(eval_time, p, path, table);
+            }
+            set_offsets_in(eval_time, expr, path, table);
+        }
+        Node::Call { args, .. } => {
+            for a in args {
+                set_offsets_in(eval_time, a, path, table);
+            }
+        }
+        Node::Number { .. } | Node::String { .. } => {}
     }
 }
 
@@ -318,8 +397,10 @@ impl<'c, 'q> Evaluator<'c, 'q> {
         let mut sigs: Vec<Vec<usize>> = vec![Vec::new(); matrices.len()];
         let mut out: Vector = Vec::new();
         let mut temp_samples = self.current_samples;
-        let mut index: FastMap<Labels, (usize, i64)> = FastMap::default();
+        let mut index: FastMap<Labels, usize> = FastMap::default();
         let mut result: Matrix = Vec::new();
+        let mut last_ts: Vec<i64> = Vec::new();
+        let mut slots: Vec<usize> = Vec::new();
         for ts in self.steps() {
             self.ctx.check_done(EVAL_ENV)?;
             self.current_samples = temp_samples;
@@ -382,22 +463,38 @@ impl<'c, 'q> Evaluator<'c, 'q> {
                 self.current_samples = original_samples + total_samples(&m);
                 return Ok(m);
             }
-            for s in out.drain(..) {
-                match index.get_mut(&s.labels) {
-                    Some((i, last)) => {
-                        if *last == ts {
+            // Outputs usually come in the same order at every step: try
+            // the series the same position went to at the previous step
+            // before hashing the labels.
+            for (k, s) in out.drain(..).enumerate() {
+                let known = slots
+                    .get(k)
+                    .copied()
+                    .filter(|&i| result[i].labels == s.labels)
+                    .or_else(|| index.get(&s.labels).copied());
+                let i = match known {
+                    Some(i) => {
+                        if last_ts[i] == ts {
                             return Err(duplicate_labelset());
                         }
-                        *last = ts;
-                        result[*i].push(ts, s.f, s.h);
+                        last_ts[i] = ts;
+                        result[i].push(ts, s.f, s.h);
+                        i
                     }
                     None => {
-                        index.insert(s.labels.clone(), (result.len(), ts));
+                        let i = result.len();
+                        index.insert(s.labels.clone(), i);
                         let mut ser = Series::new(s.labels, s.drop_name);
                         ser.floats.reserve(num_steps.min(MAX_PREALLOC));
                         ser.push(ts, s.f, s.h);
                         result.push(ser);
+                        last_ts.push(ts);
+                        i
                     }
+                };
+                match slots.get_mut(k) {
+                    Some(slot) => *slot = i,
+                    None => slots.push(i),
                 }
             }
         }
@@ -431,12 +528,13 @@ impl<'c, 'q> Evaluator<'c, 'q> {
             step,
             offset,
             at,
+            oid,
             ..
         } = n
         else {
             return Ok((Vec::new(), 0));
         };
-        let eff_offset = self.effective_offset(*offset, *at);
+        let eff_offset = self.offset_of(*oid);
         let interval = if *step != 0 {
             *step
         } else {
@@ -458,14 +556,24 @@ impl<'c, 'q> Evaluator<'c, 'q> {
         if start <= base {
             start = start.saturating_add(interval);
         }
+        if start != self.start {
+            // The `@` offsets inside are relative to the subquery's start.
+            self.ctx.set_offsets(start, expr);
+        }
         let mut child = self.child(start, end, interval);
         let m = child.eval_matrix(expr)?;
         self.current_samples = child.current_samples;
-        Ok((m, eff_offset))
+        Ok((m, self.effective_offset(*offset, *at)))
     }
 
-    /// A selector's or subquery's offset with `@` turned into an offset
-    /// relative to this evaluator's start, as Prometheus does.
+    /// The offset selector or subquery `oid` is evaluated with.
+    pub fn offset_of(&self, oid: usize) -> i64 {
+        self.ctx.offsets.borrow().get(oid).copied().unwrap_or(0)
+    }
+
+    /// An offset with `@` turned into an offset relative to this
+    /// evaluator's start (as Prometheus computes a subquery result's window
+    /// offset).
     pub fn effective_offset(&self, offset: i64, at: Option<i64>) -> i64 {
         match at {
             Some(t) => offset.saturating_add(self.start.saturating_sub(t)),

@@ -13,6 +13,13 @@ use super::quantile::{self, Bucket};
 use super::types::{Sample, Vector};
 use super::QueryError;
 
+/// State a function call keeps across steps.
+#[derive(Default)]
+pub(crate) struct CallCache {
+    /// Bucket series' labels without `le`.
+    without_le: FastMap<Labels, Labels>,
+}
+
 /// The labels `absent` and `absent_over_time` give their result: the
 /// equality matchers of a selector argument, except for labels matched
 /// more than once and the metric name.
@@ -77,6 +84,7 @@ pub(crate) fn call_instant(
     step: &Step<'_>,
     args: &[Node],
     ctx: &Ctx<'_>,
+    cache: &mut CallCache,
     out: &mut Vector,
 ) -> Result<(), QueryError> {
     let empty = Vec::new();
@@ -208,7 +216,8 @@ pub(crate) fn call_instant(
             if q.is_nan() || !(0.0..=1.0).contains(&q) {
                 ctx.annotate(annotations::invalid_quantile(q, args[0].pos()));
             }
-            let groups = classic_histograms(step.vectors.get(1).unwrap_or(&empty), &args[1], ctx);
+            let groups =
+                classic_histograms(step.vectors.get(1).unwrap_or(&empty), &args[1], ctx, cache);
             for (labels, mut buckets) in groups {
                 let r = quantile::bucket_quantile(q, &mut buckets);
                 if r.forced_monotonic {
@@ -237,7 +246,7 @@ pub(crate) fn call_instant(
                     ctx.annotate(annotations::invalid_quantile(*q, args[i + 2].pos()));
                 }
             }
-            let groups = classic_histograms(v0, &args[0], ctx);
+            let groups = classic_histograms(v0, &args[0], ctx, cache);
             for q in qs {
                 for (labels, buckets) in &groups {
                     let mut buckets = buckets.clone();
@@ -270,7 +279,7 @@ pub(crate) fn call_instant(
             }
             let lower = scalar_arg(step, 0);
             let upper = scalar_arg(step, 1);
-            let groups = classic_histograms(&step.vectors[2], &args[2], ctx);
+            let groups = classic_histograms(&step.vectors[2], &args[2], ctx, cache);
             for (labels, mut buckets) in groups {
                 let v = quantile::bucket_fraction(lower, upper, &mut buckets);
                 out.push(dropped(ctx, labels, v));
@@ -305,7 +314,12 @@ fn dropped(ctx: &Ctx<'_>, labels: Labels, f: f64) -> Sample {
 
 /// Groups the classic histogram buckets of `v` by their labels without
 /// `le`, in order of first appearance. Native histograms are skipped.
-fn classic_histograms(v: &Vector, arg: &Node, ctx: &Ctx<'_>) -> Vec<(Labels, Vec<Bucket>)> {
+fn classic_histograms(
+    v: &Vector,
+    arg: &Node,
+    ctx: &Ctx<'_>,
+    cache: &mut CallCache,
+) -> Vec<(Labels, Vec<Bucket>)> {
     let mut index: FastMap<Labels, usize> = FastMap::default();
     let mut groups: Vec<(Labels, Vec<Bucket>)> = Vec::new();
     for s in v {
@@ -322,7 +336,11 @@ fn classic_histograms(v: &Vector, arg: &Node, ctx: &Ctx<'_>) -> Vec<(Labels, Vec
             ctx.annotate(annotations::bad_bucket_label(metric, le, arg.pos()));
             continue;
         };
-        let key = s.labels.retain(|n| n != "le");
+        let key = cache
+            .without_le
+            .entry(s.labels.clone())
+            .or_insert_with(|| s.labels.retain(|n| n != "le"))
+            .clone();
         let i = *index.entry(key.clone()).or_insert_with(|| {
             groups.push((key, Vec::new()));
             groups.len() - 1

@@ -11,7 +11,7 @@ mod functions;
 mod hash;
 mod histogram;
 mod info;
-mod math;
+pub(crate) mod math;
 mod plan;
 mod quantile;
 mod rate;
@@ -88,7 +88,8 @@ pub struct EngineOptions {
     pub max_samples: usize,
     /// Longest a query may run.
     pub timeout: Duration,
-    /// How far back an instant selector looks for a sample.
+    /// How far back an instant selector looks for a sample (zero means
+    /// Prometheus' default, five minutes).
     pub lookback_delta: Duration,
     /// The step of subqueries written without one (`x[1h:]`); Prometheus
     /// uses the global evaluation interval.
@@ -103,6 +104,9 @@ pub struct EngineOptions {
     /// Whether `rate` and `increase` look at the `__type__` label rather
     /// than at the metric name to guess whether a metric is a counter.
     pub enable_type_and_unit_labels: bool,
+    /// Whether sample start timestamps (where the storage has them) count
+    /// for `rate`, `irate`, `increase`, `resets` and `start_timestamp`.
+    pub use_start_timestamps: bool,
     /// The parser's feature flags.
     pub parser: ParserOptions,
 }
@@ -120,6 +124,7 @@ impl Default for EngineOptions {
             enable_negative_offset: true,
             enable_delayed_name_removal: false,
             enable_type_and_unit_labels: false,
+            use_start_timestamps: false,
             parser: ParserOptions::default(),
         }
     }
@@ -127,13 +132,14 @@ impl Default for EngineOptions {
 
 impl EngineOptions {
     /// The configuration Prometheus' PromQL test scripts run with: at most
-    /// 10000 samples, a 100 s timeout, delayed name removal and every
-    /// experimental parser feature.
+    /// 10000 samples, a 100 s timeout, delayed name removal, start
+    /// timestamps and every experimental parser feature.
     pub fn for_tests() -> Self {
         EngineOptions {
             max_samples: 10_000,
             timeout: Duration::from_secs(100),
             enable_delayed_name_removal: true,
+            use_start_timestamps: true,
             parser: ParserOptions::test_suite(),
             ..EngineOptions::default()
         }
@@ -151,7 +157,8 @@ pub struct QueryParams {
     pub end: i64,
     /// Resolution (ms); 0 for an instant query.
     pub step: i64,
-    /// Overrides the engine's lookback delta for this query.
+    /// Overrides the engine's lookback delta for this query (zero keeps
+    /// the engine's).
     pub lookback_delta: Option<Duration>,
     /// Cancels the query when triggered.
     pub cancel: Option<CancelToken>,
@@ -189,6 +196,9 @@ impl QueryParams {
 pub struct Engine {
     opts: EngineOptions,
 }
+
+/// Prometheus' default lookback delta, five minutes.
+const DEFAULT_LOOKBACK_MS: i64 = 300_000;
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -254,7 +264,13 @@ impl Engine {
                 )));
             }
         }
-        let lookback = millis(p.lookback_delta.unwrap_or(self.opts.lookback_delta)).max(1);
+        // A zero lookback delta means the default, as in Prometheus.
+        let lookback = [p.lookback_delta, Some(self.opts.lookback_delta)]
+            .into_iter()
+            .flatten()
+            .map(millis)
+            .find(|ms| *ms > 0)
+            .unwrap_or(DEFAULT_LOOKBACK_MS);
         let plan = plan::plan(
             &expr,
             PlanParams {
@@ -286,12 +302,15 @@ impl Engine {
             default_subquery_step: millis(self.opts.default_subquery_step).max(1),
             delayed_name_removal: self.opts.enable_delayed_name_removal,
             type_and_unit_labels: self.opts.enable_type_and_unit_labels,
+            use_start_timestamps: self.opts.use_start_timestamps,
             deadline: started.checked_add(self.opts.timeout),
             cancel: p.cancel.clone(),
             querier: &*querier,
             series,
             annotations: RefCell::new(annotations::Annotations::default()),
+            offsets: RefCell::new(vec![0; plan.num_offsets]),
         };
+        ctx.set_offsets(p.start, &plan.root);
         ctx.check_done(EVAL_ENV)?;
         let mut ev = Evaluator {
             ctx: &ctx,

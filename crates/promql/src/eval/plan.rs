@@ -22,6 +22,8 @@ use crate::{
 pub(crate) struct Selector {
     /// Index into the query's table of selected series.
     pub id: usize,
+    /// Index into the query's table of effective offsets.
+    pub oid: usize,
     /// The label matchers.
     pub matchers: Vec<Matcher>,
     /// `offset` in ms (negative looks ahead).
@@ -66,6 +68,8 @@ pub(crate) enum Node {
         step: i64,
         offset: i64,
         at: Option<i64>,
+        /// Index into the query's table of effective offsets.
+        oid: usize,
         pos: PosRange,
     },
     /// `-expr` (a unary plus is dropped).
@@ -160,6 +164,8 @@ pub(crate) struct Plan {
     /// Earliest and latest timestamps any selector reads.
     pub mint: i64,
     pub maxt: i64,
+    /// Size of the table of effective offsets.
+    pub num_offsets: usize,
 }
 
 /// Query parameters the plan depends on.
@@ -175,7 +181,12 @@ pub(crate) struct PlanParams {
 
 /// Prepares `expr` for evaluation.
 pub(crate) fn plan(expr: &Expr, p: PlanParams) -> Result<Plan, QueryError> {
-    let mut b = Builder { p, next_id: 0 };
+    let mut b = Builder {
+        p,
+        next_id: 0,
+        next_oid: 0,
+        in_param: false,
+    };
     let mut root = b.node(expr)?;
     let (_, wrap) = mark_invariant(&mut root);
     if wrap {
@@ -200,12 +211,18 @@ pub(crate) fn plan(expr: &Expr, p: PlanParams) -> Result<Plan, QueryError> {
         selects: c.selects.into_iter().map(|(_, r)| r).collect(),
         mint,
         maxt,
+        num_offsets: b.next_oid,
     })
 }
 
 struct Builder {
     p: PlanParams,
     next_id: usize,
+    next_oid: usize,
+    /// Inside an aggregation's parameter, which Prometheus' preparation
+    /// does not visit: `@ start()` and `@ end()` stay unresolved there and
+    /// have no effect.
+    in_param: bool,
 }
 
 impl Builder {
@@ -250,6 +267,7 @@ impl Builder {
                     step,
                     offset: self.duration(&s.offset, true)?,
                     at: self.at(s.at),
+                    oid: self.oid(),
                     pos: s.pos,
                 }
             }
@@ -263,7 +281,12 @@ impl Builder {
             },
             Expr::Aggregate(a) => {
                 let param = match &a.param {
-                    Some(p) => Some(Box::new(self.node(p)?)),
+                    Some(p) => {
+                        let outer = std::mem::replace(&mut self.in_param, true);
+                        let n = self.node(p);
+                        self.in_param = outer;
+                        Some(Box::new(n?))
+                    }
                     None => None,
                 };
                 let mut grouping = a.grouping.clone();
@@ -307,12 +330,18 @@ impl Builder {
         })
     }
 
+    fn oid(&mut self) -> usize {
+        self.next_oid += 1;
+        self.next_oid - 1
+    }
+
     fn at(&self, at: Option<AtModifier>) -> Option<i64> {
-        at.map(|a| match a {
-            AtModifier::Timestamp(t) => t,
-            AtModifier::Start => self.p.start,
-            AtModifier::End => self.p.end,
-        })
+        match at? {
+            AtModifier::Timestamp(t) => Some(t),
+            _ if self.in_param => None,
+            AtModifier::Start => Some(self.p.start),
+            AtModifier::End => Some(self.p.end),
+        }
     }
 
     fn selector(&mut self, vs: &VectorSelector) -> Result<Selector, QueryError> {
@@ -320,6 +349,7 @@ impl Builder {
         self.next_id += 1;
         Ok(Selector {
             id,
+            oid: self.oid(),
             matchers: vs.matchers.clone(),
             offset: self.duration(&vs.offset, true)?,
             at: self.at(vs.at),

@@ -68,12 +68,14 @@ impl RangeCall<'_, '_> {
         metric_name(self.labels)
     }
 
-    /// The info for histograms ignored in a mixed window.
+    /// The info for histograms ignored in a mixed window (at the first
+    /// argument, as Prometheus reports it).
     fn ignored_histograms(&self) {
         if !self.hists.is_empty() {
+            let pos = self.args.first().map_or(self.arg.pos, Node::pos);
             self.annotate(annotations::histogram_ignored_in_mixed_range(
                 self.metric(),
-                self.arg.pos,
+                pos,
             ));
         }
     }

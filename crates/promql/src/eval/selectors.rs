@@ -257,7 +257,7 @@ impl Evaluator<'_, '_> {
     /// Prometheus' `evalSeries`: the value of each selected series at each
     /// step, looking back at most the lookback delta.
     pub fn eval_series(&mut self, sel: &Selector) -> Result<Matrix, QueryError> {
-        let offset = self.effective_offset(sel.offset, sel.at);
+        let offset = self.offset_of(sel.oid);
         let lookback = self.ctx.lookback;
         let steps = self.steps();
         let mut out = Vec::new();
@@ -296,7 +296,7 @@ impl Evaluator<'_, '_> {
     /// Prometheus' `smoothSeries`: values interpolated between the samples
     /// around each step.
     pub fn smooth_series(&mut self, sel: &Selector) -> Result<Matrix, QueryError> {
-        let offset = self.effective_offset(sel.offset, sel.at);
+        let offset = self.offset_of(sel.oid);
         let lb = self.ctx.lookback;
         let steps = self.steps();
         let (first, last) = match (steps.clone().next(), steps.last()) {
@@ -373,7 +373,7 @@ impl Evaluator<'_, '_> {
 
     /// Prometheus' `matrixSelector`: a range vector at the (single) step.
     pub fn matrix_selector(&mut self, sel: &Selector, range: i64) -> Result<Matrix, QueryError> {
-        let offset = self.effective_offset(sel.offset, sel.at);
+        let offset = self.offset_of(sel.oid);
         let lb = self.ctx.lookback;
         let maxt0 = self.start.saturating_sub(offset);
         let mint0 = maxt0.saturating_sub(range);

@@ -1,6 +1,6 @@
 //! Comparing a query's outcome with an eval's expectations.
 
-use ember_model::{is_stale_nan, FloatHistogram};
+use ember_model::FloatHistogram;
 
 use super::histogram::compact_buckets;
 use super::script::{
@@ -10,25 +10,9 @@ use crate::{PointValue, QueryOutput, QueryValue, RangeSeries};
 
 const EPSILON: f64 = 1e-6;
 
-/// Prometheus' tolerant float comparison: NaN equals NaN, the stale marker
-/// only itself, relative error 1e-6, near-exact around zero.
-pub fn almost_equal(a: f64, b: f64) -> bool {
-    if is_stale_nan(a) || is_stale_nan(b) {
-        return is_stale_nan(a) && is_stale_nan(b);
-    }
-    if a.is_nan() && b.is_nan() {
-        return true;
-    }
-    if a == b {
-        return true;
-    }
-    let min_normal = f64::MIN_POSITIVE;
-    let abs_sum = a.abs() + b.abs();
-    let diff = (a - b).abs();
-    if a == 0.0 || b == 0.0 || abs_sum < min_normal {
-        return diff < EPSILON * min_normal;
-    }
-    diff / abs_sum.min(f64::MAX) < EPSILON
+/// Prometheus' tolerant float comparison with the scripts' epsilon.
+fn almost_equal(a: f64, b: f64) -> bool {
+    crate::eval::math::almost_equal(a, b, EPSILON)
 }
 
 fn histograms_equal(exp: &FloatHistogram, got: &FloatHistogram) -> bool {

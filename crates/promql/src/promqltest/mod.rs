@@ -8,6 +8,12 @@
 //! skipped; evals that touch native histograms are skipped until Ember
 //! supports them: an eval whose selectors match a series that holds
 //! histogram samples, or whose expectations contain a histogram.
+//!
+//! Like Prometheus' runner, every instant eval that ran is also checked
+//! twice more ([`Check`]): with `@ <eval time>` added to its selectors and
+//! subqueries at other evaluation times, and as a range query around the
+//! eval time. These outcomes are reported apart from the evals, in
+//! [`Report::checks`].
 
 mod checks;
 mod compare;
