@@ -1,6 +1,6 @@
 //! `ember check ...`: validity checks, as `promtool check ...`.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -36,9 +36,11 @@ fn metrics() -> Result<ExitCode> {
         .context("reading stdin")?;
     match ember_exposition::check_metrics(&input) {
         Ok(problems) => {
+            let mut err = std::io::BufWriter::new(std::io::stderr().lock());
             for p in problems {
-                eprintln!("{p}");
+                writeln!(err, "{p}").context("writing findings")?;
             }
+            err.flush().context("writing findings")?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {

@@ -89,6 +89,7 @@ mod float;
 mod lex;
 mod lint;
 mod openmetrics;
+mod seen;
 #[cfg(test)]
 mod testutil;
 mod text;

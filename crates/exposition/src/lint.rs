@@ -1,7 +1,16 @@
 //! `promtool check metrics`: the scrape parser, the stricter text parser of
 //! the Go client library that promtool reads with, and promlint's findings.
+//!
+//! The strict text pass reads each line once and allocates nothing per
+//! sample: names and values are borrowed from the input (copied to a line
+//! buffer only when quotes or escapes have to come out), a family is looked
+//! up once per run of lines with the same name, what promlint needs of a
+//! family's metrics is counted as they are read, and the label sets that
+//! the merging of histogram/summary lines and the uniqueness check need are
+//! kept once each, hashed, in a [`SeenSet`] that confirms equal hashes by
+//! comparing bytes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 
 use ember_model::{is_valid_legacy_label_name, is_valid_legacy_metric_name, MetricType};
@@ -10,6 +19,7 @@ use crate::entry::Entry;
 use crate::error::{error_at, ParseError, ParseErrorKind};
 use crate::float::parse_go_float;
 use crate::openmetrics::{OpenMetricsParser, ParserOptions};
+use crate::seen::{FastState, SeenSet};
 use crate::text::TextParser;
 
 /// A lint finding: the metric family and what is wrong with it.
@@ -24,6 +34,22 @@ pub struct LintProblem {
 impl fmt::Display for LintProblem {
     /// `metric text`, as promtool prints it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One write where the line fits a small buffer: printed to an
+        // unbuffered stream such as stderr, that is one system call rather
+        // than three.
+        let (m, t) = (self.metric.as_bytes(), self.text.as_bytes());
+        let mut buf = [0u8; 256];
+        if let Some(line) = buf.get_mut(..m.len() + 1 + t.len()) {
+            let (head, rest) = line.split_at_mut(m.len());
+            head.copy_from_slice(m);
+            if let Some((space, tail)) = rest.split_first_mut() {
+                *space = b' ';
+                tail.copy_from_slice(t);
+            }
+            if let Ok(s) = std::str::from_utf8(line) {
+                return f.write_str(s);
+            }
+        }
         write!(f, "{} {}", self.metric, self.text)
     }
 }
@@ -50,13 +76,25 @@ pub fn check_metrics(input: &[u8]) -> Result<Vec<LintProblem>, ParseError> {
         while p.next()?.is_some() {}
         StrictText::new(input).run()?
     };
-    let mut problems = Vec::new();
+    // Findings as (metric, text, how many times), sorted, then written out:
+    // equal findings are indistinguishable, so this is the order a sort of
+    // the written-out list gives.
+    let mut found = Vec::new();
     for f in &families {
-        if !f.metrics.is_empty() {
-            lint_family(f, &mut problems);
+        if f.metrics > 0 {
+            lint_family(f, &mut found);
         }
     }
-    problems.sort();
+    found.sort_unstable();
+    let mut problems = Vec::with_capacity(found.iter().map(|(_, _, n)| n).sum());
+    for (metric, text, n) in found {
+        for _ in 0..n {
+            problems.push(LintProblem {
+                metric: metric.to_string(),
+                text: text.clone(),
+            });
+        }
+    }
     Ok(problems)
 }
 
@@ -95,24 +133,161 @@ impl DtoType {
     }
 }
 
-/// A metric family as promlint sees it.
+/// A metric family as promlint sees it: what the lint needs of its metrics,
+/// counted as they are read.
 #[derive(Debug)]
 struct Family {
     name: String,
-    help: Option<String>,
+    /// Whether it has (non-empty) help text.
+    help: bool,
     typ: Option<DtoType>,
-    /// The label pairs of each metric (`le`/`quantile` excluded for
-    /// histograms/summaries, whose lines merge into one metric).
-    metrics: Vec<Vec<(String, String)>>,
+    /// How many metrics it has (histogram and summary lines with the same
+    /// labels apart from `le`/`quantile` merge into one metric).
+    metrics: usize,
+    /// Metrics whose label pairs, in order, equal an earlier metric's.
+    duplicates: usize,
+    /// Label pairs named `le`, named `quantile`, and with a camelCase name,
+    /// over all metrics.
+    le_labels: usize,
+    quantile_labels: usize,
+    camel_labels: usize,
 }
 
 impl Family {
     fn new(name: String) -> Self {
         Family {
             name,
-            help: None,
+            help: false,
             typ: None,
-            metrics: Vec::new(),
+            metrics: 0,
+            duplicates: 0,
+            le_labels: 0,
+            quantile_labels: 0,
+            camel_labels: 0,
+        }
+    }
+}
+
+/// Where one label pair is in [`LabelSets::cur`]: the whole encoded pair,
+/// the name and the value.
+#[derive(Debug, Clone, Copy)]
+struct PairAt {
+    start: usize,
+    name: (usize, usize),
+    value: (usize, usize),
+    end: usize,
+}
+
+/// Appends `n` as LEB128: lengths so written keep an encoding of pairs
+/// unambiguous, in one byte for the usual short strings.
+#[inline]
+fn push_len(out: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// The label pairs of the metric being read, and the label sets of the
+/// metrics read before (per family), for merging histogram and summary
+/// lines and for counting duplicates.
+struct LabelSets {
+    seen: SeenSet,
+    /// The pairs, each encoded as name length, name, value length, value;
+    /// the encoding of the whole list is its key in `seen`.
+    cur: Vec<u8>,
+    pairs: Vec<PairAt>,
+    /// The pairs in sorted order, for merging.
+    sorted: Vec<u8>,
+}
+
+impl LabelSets {
+    fn new() -> Self {
+        LabelSets {
+            seen: SeenSet::new(),
+            cur: Vec::new(),
+            pairs: Vec::new(),
+            sorted: Vec::new(),
+        }
+    }
+
+    /// Starts a new metric.
+    fn begin(&mut self) {
+        self.cur.clear();
+        self.pairs.clear();
+    }
+
+    fn push(&mut self, name: &[u8], value: &[u8]) {
+        let start = self.cur.len();
+        push_len(&mut self.cur, name.len());
+        let n = self.cur.len();
+        self.cur.extend_from_slice(name);
+        let n_end = self.cur.len();
+        push_len(&mut self.cur, value.len());
+        let v = self.cur.len();
+        self.cur.extend_from_slice(value);
+        self.pairs.push(PairAt {
+            start,
+            name: (n, n_end),
+            value: (v, self.cur.len()),
+            end: self.cur.len(),
+        });
+    }
+
+    fn bytes(&self, (a, b): (usize, usize)) -> &[u8] {
+        self.cur.get(a..b).unwrap_or_default()
+    }
+
+    fn has_name(&self, name: &[u8]) -> bool {
+        self.pairs.iter().any(|p| self.bytes(p.name) == name)
+    }
+
+    /// Adds the metric to family `fi`. With `merge` (histograms and
+    /// summaries), a metric with the same label set as one before, in any
+    /// order, is that metric; otherwise a metric with the same pairs in the
+    /// same order is a duplicate.
+    fn finish(&mut self, fi: usize, merge: bool, fam: &mut Family) {
+        let cur = &self.cur;
+        let get = |(a, b): (usize, usize)| cur.get(a..b).unwrap_or_default();
+        let key = if merge
+            && !self
+                .pairs
+                .windows(2)
+                .all(|w| (get(w[0].name), get(w[0].value)) < (get(w[1].name), get(w[1].value)))
+        {
+            // Not in order already: the key of a label set is its pairs
+            // sorted.
+            self.pairs.sort_unstable_by(|x, y| {
+                (get(x.name), get(x.value)).cmp(&(get(y.name), get(y.value)))
+            });
+            self.sorted.clear();
+            for p in &self.pairs {
+                self.sorted
+                    .extend_from_slice(cur.get(p.start..p.end).unwrap_or_default());
+            }
+            &self.sorted
+        } else {
+            cur
+        };
+        let new = self.seen.insert(fi, key);
+        if merge && !new {
+            return;
+        }
+        fam.metrics += 1;
+        if !new {
+            fam.duplicates += 1;
+        }
+        for p in &self.pairs {
+            let name = get(p.name);
+            match name {
+                b"le" => fam.le_labels += 1,
+                b"quantile" => fam.quantile_labels += 1,
+                _ => {}
+            }
+            if camel_case(name) {
+                fam.camel_labels += 1;
+            }
         }
     }
 }
@@ -127,6 +302,71 @@ enum Stop {
     At(usize, String),
 }
 
+/// A token of the line being read: a range of the input, or of the line
+/// buffer where quotes or escapes had to be taken out.
+#[derive(Debug, Clone, Copy)]
+enum Tok {
+    In(usize, usize),
+    Buf(usize, usize),
+}
+
+fn tok_bytes<'s>(input: &'s [u8], buf: &'s [u8], t: Tok) -> &'s [u8] {
+    match t {
+        Tok::In(a, b) => input.get(a..b).unwrap_or_default(),
+        Tok::Buf(a, b) => buf.get(a..b).unwrap_or_default(),
+    }
+}
+
+/// Builds a token byte by byte: a range of the input while the bytes kept
+/// are contiguous there, a copy at the end of the line buffer once not.
+struct Acc {
+    start: usize,
+    end: usize,
+    copied: Option<usize>,
+}
+
+impl Acc {
+    fn new() -> Self {
+        Acc {
+            start: 0,
+            end: 0,
+            copied: None,
+        }
+    }
+
+    /// Keeps the input byte at `pos`.
+    #[inline]
+    fn keep(&mut self, input: &[u8], buf: &mut Vec<u8>, pos: usize) {
+        match self.copied {
+            None if self.start == self.end => {
+                self.start = pos;
+                self.end = pos + 1;
+            }
+            None if self.end == pos => self.end += 1,
+            _ => {
+                let c = input.get(pos).copied().unwrap_or_default();
+                self.put(input, buf, c);
+            }
+        }
+    }
+
+    /// Adds `c`, which is not the input byte in its place (an escape).
+    fn put(&mut self, input: &[u8], buf: &mut Vec<u8>, c: u8) {
+        if self.copied.is_none() {
+            self.copied = Some(buf.len());
+            buf.extend_from_slice(input.get(self.start..self.end).unwrap_or_default());
+        }
+        buf.push(c);
+    }
+
+    fn tok(&self, buf: &[u8]) -> Tok {
+        match self.copied {
+            Some(a) => Tok::Buf(a, buf.len()),
+            None => Tok::In(self.start, self.end),
+        }
+    }
+}
+
 /// A port of the state machine of the Go client's text parser, reduced to
 /// what the checks and the lint need.
 struct StrictText<'a> {
@@ -136,15 +376,19 @@ struct StrictText<'a> {
     /// The byte most recently read.
     cur: u8,
     families: Vec<Family>,
-    by_name: HashMap<String, usize>,
-    /// Histogram and summary metrics by family and label signature.
-    merged: HashSet<(usize, Vec<(String, String)>)>,
+    by_name: HashMap<Vec<u8>, usize, FastState>,
+    /// The last name looked up and what it resolved to (family,
+    /// `hist_count`, `hist_sum`): a name always resolves the same way.
+    last_name: Vec<u8>,
+    last_found: Option<(usize, bool, bool)>,
     family: Option<usize>,
     /// Set by the family lookup for a histogram's `_count` and `_sum`.
     hist_count: bool,
     hist_sum: bool,
-    /// The label pairs of the line being read.
-    pairs: Vec<(String, String)>,
+    /// Unescaped tokens of the line being read.
+    line_buf: Vec<u8>,
+    /// The label pairs of the line being read, and the label sets seen.
+    sets: LabelSets,
     /// The `le` value of a histogram line, when there is one.
     bucket: Option<f64>,
 }
@@ -157,6 +401,85 @@ fn q(s: &str) -> String {
     format!("{s:?}")
 }
 
+/// `q` of bytes, invalid UTF-8 replaced.
+fn qb(s: &[u8]) -> String {
+    q(&String::from_utf8_lossy(s))
+}
+
+/// Bytes that may continue a legacy label name (`[a-zA-Z0-9_]`) and, with
+/// `:`, a legacy metric name.
+const fn name_bytes(colon: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'_' || (colon && b == b':');
+        c += 1;
+    }
+    t
+}
+
+const METRIC_NAME_BYTES: [bool; 256] = name_bytes(true);
+const LABEL_NAME_BYTES: [bool; 256] = name_bytes(false);
+
+/// [`is_valid_legacy_metric_name`] of bytes (legacy names are ASCII).
+fn legacy_metric_name(name: &[u8]) -> bool {
+    match name.split_first() {
+        Some((c, rest)) => {
+            !c.is_ascii_digit()
+                && METRIC_NAME_BYTES[usize::from(*c)]
+                && rest.iter().all(|&c| METRIC_NAME_BYTES[usize::from(c)])
+        }
+        None => false,
+    }
+}
+
+/// [`is_valid_legacy_label_name`] of bytes (legacy names are ASCII).
+fn legacy_label_name(name: &[u8]) -> bool {
+    match name.split_first() {
+        Some((c, rest)) => {
+            !c.is_ascii_digit()
+                && LABEL_NAME_BYTES[usize::from(*c)]
+                && rest.iter().all(|&c| LABEL_NAME_BYTES[usize::from(c)])
+        }
+        None => false,
+    }
+}
+
+/// Go's `strconv.ParseInt(s, 10, 64)` succeeds: an optional sign, then
+/// decimal digits that fit an `i64`.
+fn parses_as_i64(s: &[u8]) -> bool {
+    let (negative, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    // Up to 18 digits always fit; longer ones are checked exactly.
+    let significant = digits.iter().skip_while(|&&c| c == b'0').count();
+    if significant <= 18 {
+        return true;
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        let d = i64::from(c - b'0');
+        let next = v.checked_mul(10).and_then(|v| {
+            if negative {
+                v.checked_sub(d)
+            } else {
+                v.checked_add(d)
+            }
+        });
+        match next {
+            Some(n) => v = n,
+            None => return false,
+        }
+    }
+    true
+}
+
 impl<'a> StrictText<'a> {
     fn new(b: &'a [u8]) -> Self {
         StrictText {
@@ -164,12 +487,14 @@ impl<'a> StrictText<'a> {
             pos: 0,
             cur: 0,
             families: Vec::new(),
-            by_name: HashMap::new(),
-            merged: HashSet::new(),
+            by_name: HashMap::with_hasher(FastState::new()),
+            last_name: Vec::new(),
+            last_found: None,
             family: None,
             hist_count: false,
             hist_sum: false,
-            pairs: Vec::new(),
+            line_buf: Vec::new(),
+            sets: LabelSets::new(),
             bucket: None,
         }
     }
@@ -197,6 +522,7 @@ impl<'a> StrictText<'a> {
         Err(Stop::At(self.pos.saturating_sub(1), msg))
     }
 
+    #[inline]
     fn read(&mut self) -> Result<u8, Stop> {
         let c = *self.b.get(self.pos).ok_or(Stop::Eof)?;
         self.pos += 1;
@@ -204,9 +530,29 @@ impl<'a> StrictText<'a> {
         Ok(c)
     }
 
+    /// Moves to the byte at `at`, as if read up to it.
+    #[inline]
+    fn read_to(&mut self, at: usize) -> Result<(), Stop> {
+        let c = *self.b.get(at).ok_or(Stop::Eof)?;
+        self.pos = at + 1;
+        self.cur = c;
+        Ok(())
+    }
+
+    /// Where the current byte is.
+    #[inline]
+    fn at(&self) -> usize {
+        self.pos.saturating_sub(1)
+    }
+
+    #[inline]
     fn skip_blank(&mut self) -> Result<(), Stop> {
         while blank(self.read()?) {}
         Ok(())
+    }
+
+    fn tok(&self, t: Tok) -> &[u8] {
+        tok_bytes(self.b, &self.line_buf, t)
     }
 
     fn family_name(&self) -> String {
@@ -228,7 +574,8 @@ impl<'a> StrictText<'a> {
             Err(Stop::Eof) => return Ok(false),
             r => r?,
         }
-        self.pairs.clear();
+        self.line_buf.clear();
+        self.sets.begin();
         self.bucket = None;
         match self.cur {
             b'#' => self.comment()?,
@@ -239,10 +586,10 @@ impl<'a> StrictText<'a> {
             }
             _ => {
                 let name = self.metric_name_token()?;
-                if name.is_empty() {
+                if self.tok(name).is_empty() {
                     return self.fail("invalid metric name".into());
                 }
-                self.set_family(&name)?;
+                self.set_family(name)?;
                 self.default_untyped();
                 if blank(self.cur) {
                     self.skip_blank()?;
@@ -272,11 +619,10 @@ impl<'a> StrictText<'a> {
         if self.cur == b'\n' {
             return Ok(());
         }
-        if keyword != b"HELP" && keyword != b"TYPE" {
-            while self.cur != b'\n' {
-                self.read()?;
-            }
-            return Ok(());
+        let keyword = self.tok(keyword);
+        let help = keyword == b"HELP";
+        if !help && keyword != b"TYPE" {
+            return self.skip_to_newline();
         }
         self.skip_blank()?;
         let name = self.metric_name_token()?;
@@ -286,39 +632,51 @@ impl<'a> StrictText<'a> {
         if !blank(self.cur) {
             return self.fail("invalid metric name in comment".into());
         }
-        self.set_family(&name)?;
+        self.set_family(name)?;
         self.skip_blank()?;
         if self.cur == b'\n' {
             return Ok(());
         }
-        let name = self.family_name();
         let Some(idx) = self.family else {
             return Ok(());
         };
-        if keyword == b"HELP" {
-            if self.families[idx].help.is_some() {
-                return self.fail(format!("second HELP line for metric name {}", q(&name)));
+        let Some(fam) = self.families.get(idx) else {
+            return Ok(());
+        };
+        if help {
+            if fam.help {
+                return self.fail(format!("second HELP line for metric name {}", q(&fam.name)));
             }
-            let text = self.token_until_newline(true)?;
-            self.families[idx].help = Some(text);
+            self.token_until_newline(true)?;
+            if let Some(f) = self.families.get_mut(idx) {
+                f.help = true;
+            }
         } else {
-            if self.families[idx].typ.is_some() {
+            if fam.typ.is_some() {
                 return self.fail(format!(
                     "second TYPE line for metric name {}, or TYPE reported after samples",
-                    q(&name)
+                    q(&fam.name)
                 ));
             }
             let text = self.token_until_newline(false)?;
-            let t = match text.to_ascii_uppercase().as_str() {
-                "COUNTER" => DtoType::Counter,
-                "GAUGE" => DtoType::Gauge,
-                "SUMMARY" => DtoType::Summary,
-                "UNTYPED" => DtoType::Untyped,
-                "HISTOGRAM" => DtoType::Histogram,
-                "GAUGE_HISTOGRAM" | "GAUGEHISTOGRAM" => DtoType::GaugeHistogram,
-                _ => return self.fail(format!("unknown metric type {}", q(&text))),
+            let text = self.tok(text);
+            let t = [
+                ("COUNTER", DtoType::Counter),
+                ("GAUGE", DtoType::Gauge),
+                ("SUMMARY", DtoType::Summary),
+                ("UNTYPED", DtoType::Untyped),
+                ("HISTOGRAM", DtoType::Histogram),
+                ("GAUGE_HISTOGRAM", DtoType::GaugeHistogram),
+                ("GAUGEHISTOGRAM", DtoType::GaugeHistogram),
+            ]
+            .into_iter()
+            .find_map(|(s, t)| text.eq_ignore_ascii_case(s.as_bytes()).then_some(t));
+            let Some(t) = t else {
+                return self.fail(format!("unknown metric type {}", qb(text)));
             };
-            self.families[idx].typ = Some(t);
+            if let Some(f) = self.families.get_mut(idx) {
+                f.typ = Some(t);
+            }
         }
         Ok(())
     }
@@ -326,44 +684,65 @@ impl<'a> StrictText<'a> {
     /// expfmt's family lookup: the exact name, else the summary or
     /// histogram the `_count`/`_sum`/`_bucket` name belongs to, else a new
     /// family.
-    fn set_family(&mut self, name: &str) -> Result<(), Stop> {
+    fn set_family(&mut self, name: Tok) -> Result<(), Stop> {
+        let name = tok_bytes(self.b, &self.line_buf, name);
+        // A name resolves the same way every time: the families a lookup
+        // finds keep their types once set, and a name that made a new
+        // family finds that family from then on.
+        if let Some((i, count, sum)) = self.last_found {
+            if self.last_name == name {
+                self.family = Some(i);
+                self.hist_count = count;
+                self.hist_sum = sum;
+                return Ok(());
+            }
+        }
         self.hist_count = false;
         self.hist_sum = false;
-        if !is_valid_legacy_metric_name(name) {
-            return self.fail(format!("invalid metric name {}", q(name)));
+        if !legacy_metric_name(name) {
+            return self.fail(format!("invalid metric name {}", qb(name)));
         }
+        let mut key = std::mem::take(&mut self.last_name);
+        key.clear();
+        key.extend_from_slice(name);
+        let i = self.find_family(&key);
+        self.last_name = key;
+        self.family = Some(i);
+        self.last_found = Some((i, self.hist_count, self.hist_sum));
+        Ok(())
+    }
+
+    fn find_family(&mut self, name: &[u8]) -> usize {
         if let Some(&i) = self.by_name.get(name) {
-            self.family = Some(i);
-            return Ok(());
+            return i;
         }
-        let strip = |suffixes: &[&str]| {
+        let strip = |suffixes: &[&[u8]]| {
             suffixes
                 .iter()
-                .find_map(|s| name.strip_suffix(s).filter(|base| !base.is_empty()))
+                .find_map(|s| name.strip_suffix(*s).filter(|base| !base.is_empty()))
         };
-        if let Some(base) = strip(&["_count", "_sum"]) {
+        let typ = |i: usize| self.families.get(i).and_then(|f| f.typ);
+        if let Some(base) = strip(&[b"_count", b"_sum"]) {
             if let Some(&i) = self.by_name.get(base) {
-                if self.families[i].typ == Some(DtoType::Summary) {
-                    self.family = Some(i);
-                    return Ok(());
+                if typ(i) == Some(DtoType::Summary) {
+                    return i;
                 }
             }
         }
-        if let Some(base) = strip(&["_count", "_sum", "_bucket"]) {
+        if let Some(base) = strip(&[b"_count", b"_sum", b"_bucket"]) {
             if let Some(&i) = self.by_name.get(base) {
-                if self.families[i].typ.is_some_and(DtoType::is_histogram) {
-                    self.family = Some(i);
-                    self.hist_count = name.ends_with("_count");
-                    self.hist_sum = name.ends_with("_sum");
-                    return Ok(());
+                if typ(i).is_some_and(DtoType::is_histogram) {
+                    self.hist_count = name.ends_with(b"_count");
+                    self.hist_sum = name.ends_with(b"_sum");
+                    return i;
                 }
             }
         }
         let i = self.families.len();
-        self.families.push(Family::new(name.to_string()));
-        self.by_name.insert(name.to_string(), i);
-        self.family = Some(i);
-        Ok(())
+        self.families
+            .push(Family::new(String::from_utf8_lossy(name).into_owned()));
+        self.by_name.insert(name.to_vec(), i);
+        i
     }
 
     /// The label set from the `{` (the current byte) through the value.
@@ -377,8 +756,8 @@ impl<'a> StrictText<'a> {
                 self.skip_blank()?;
                 return self.value();
             }
-            let label = self.label_name_token()?;
-            if label.is_empty() {
+            let label_tok = self.label_name_token()?;
+            if self.tok(label_tok).is_empty() {
                 return self.fail(format!(
                     "invalid label name for metric {}",
                     q(&self.family_name())
@@ -393,7 +772,7 @@ impl<'a> StrictText<'a> {
                 if inside_braces {
                     match self.cur {
                         b',' | b'}' => {
-                            self.set_family(&label)?;
+                            self.set_family(label_tok)?;
                             self.default_untyped();
                             if self.cur == b'}' {
                                 self.skip_blank()?;
@@ -414,16 +793,18 @@ impl<'a> StrictText<'a> {
                     go_quote_byte(self.cur)
                 ));
             }
-            if label == "__name__" {
+            let label = self.tok(label_tok);
+            if label == b"__name__" {
                 return self.fail("label name \"__name__\" is reserved".into());
             }
-            if !is_valid_legacy_label_name(&label) {
-                return self.fail(format!("invalid label name {}", q(&label)));
+            if !legacy_label_name(label) {
+                return self.fail(format!("invalid label name {}", qb(label)));
             }
             let t = self.family_type();
-            let special = (t == Some(DtoType::Summary) && label == "quantile")
-                || (t.is_some_and(DtoType::is_histogram) && label == "le");
-            if !special && self.pairs.iter().any(|(n, _)| *n == label) {
+            let le = label == b"le";
+            let special = (t == Some(DtoType::Summary) && label == b"quantile")
+                || (t.is_some_and(DtoType::is_histogram) && le);
+            if !special && self.sets.has_name(label) {
                 return self.fail(format!(
                     "duplicate label names for metric {}",
                     q(&self.family_name())
@@ -437,20 +818,22 @@ impl<'a> StrictText<'a> {
                     go_quote_byte(self.cur)
                 ));
             }
-            let value = self.label_value_token()?;
+            let value_tok = self.label_value_token()?;
+            let value = tok_bytes(self.b, &self.line_buf, value_tok);
             if special {
-                let what = if label == "le" { "le" } else { "quantile" };
-                let Some(f) = parse_go_float(value.as_bytes()) else {
+                let Some(f) = parse_go_float(value) else {
+                    let what = if le { "le" } else { "quantile" };
                     return self.fail(format!(
                         "expected float as value for '{what}' label, got {}",
-                        q(&value)
+                        qb(value)
                     ));
                 };
-                if what == "le" && !f.is_nan() {
+                if le && !f.is_nan() {
                     self.bucket = Some(f);
                 }
             } else {
-                self.pairs.push((label, value.clone()));
+                let label = tok_bytes(self.b, &self.line_buf, label_tok);
+                self.sets.push(label, value);
             }
             self.skip_blank()?;
             match self.cur {
@@ -462,7 +845,10 @@ impl<'a> StrictText<'a> {
                     self.skip_blank()?;
                     return self.value();
                 }
-                _ => return self.fail(format!("unexpected end of label value {}", q(&value))),
+                _ => {
+                    let value = self.tok(value_tok);
+                    return self.fail(format!("unexpected end of label value {}", qb(value)));
+                }
             }
         }
     }
@@ -474,22 +860,14 @@ impl<'a> StrictText<'a> {
             return self.fail("invalid metric name".into());
         };
         let t = self.family_type();
-        let pairs = std::mem::take(&mut self.pairs);
-        if t == Some(DtoType::Summary) || t.is_some_and(DtoType::is_histogram) {
-            let mut sig = pairs.clone();
-            sig.sort();
-            if self.merged.insert((fi, sig)) {
-                self.families[fi].metrics.push(pairs);
-            }
-        } else {
-            self.families[fi].metrics.push(pairs);
+        let merge = t == Some(DtoType::Summary) || t.is_some_and(DtoType::is_histogram);
+        if let Some(fam) = self.families.get_mut(fi) {
+            self.sets.finish(fi, merge, fam);
         }
         let token = self.token_until_blank()?;
-        let Some(v) = parse_go_float(&token) else {
-            return self.fail(format!(
-                "expected float as value, got {}",
-                q(&String::from_utf8_lossy(&token))
-            ));
+        let token = self.tok(token);
+        let Some(v) = parse_go_float(token) else {
+            return self.fail(format!("expected float as value, got {}", qb(token)));
         };
         if t.is_some_and(DtoType::is_histogram) && v < 0.0 {
             let name = q(&self.family_name());
@@ -505,38 +883,75 @@ impl<'a> StrictText<'a> {
         }
         self.skip_blank()?;
         let ts = self.token_until_blank()?;
-        let ts = String::from_utf8_lossy(&ts).into_owned();
+        let ts = self.tok(ts);
         // Go's strconv.ParseInt(ts, 10, 64).
-        if ts.parse::<i64>().is_err() {
-            return self.fail(format!("expected integer as timestamp, got {}", q(&ts)));
+        if !parses_as_i64(ts) {
+            return self.fail(format!("expected integer as timestamp, got {}", qb(ts)));
         }
         let rest = self.token_until_newline(false)?;
+        let rest = self.tok(rest);
         if !rest.is_empty() {
-            return self.fail(format!("spurious string after timestamp: {}", q(&rest)));
+            return self.fail(format!("spurious string after timestamp: {}", qb(rest)));
         }
         Ok(())
     }
 
-    fn token_until_blank(&mut self) -> Result<Vec<u8>, Stop> {
-        let mut t = Vec::new();
-        while !blank(self.cur) && self.cur != b'\n' {
-            t.push(self.cur);
-            self.read()?;
+    /// Reads up to the end of the line.
+    fn skip_to_newline(&mut self) -> Result<(), Stop> {
+        let from = self.at();
+        match self
+            .b
+            .get(from..)
+            .and_then(|rest| rest.iter().position(|&c| c == b'\n'))
+        {
+            Some(k) => self.read_to(from + k),
+            None => Err(Stop::Eof),
         }
-        Ok(t)
+    }
+
+    /// The bytes from the current one up to a blank or the end of the line.
+    fn token_until_blank(&mut self) -> Result<Tok, Stop> {
+        let from = self.at();
+        if blank(self.cur) || self.cur == b'\n' {
+            return Ok(Tok::In(from, from));
+        }
+        match self
+            .b
+            .get(self.pos..)
+            .and_then(|rest| rest.iter().position(|&c| blank(c) || c == b'\n'))
+        {
+            Some(k) => {
+                let end = self.pos + k;
+                self.read_to(end)?;
+                Ok(Tok::In(from, end))
+            }
+            None => Err(Stop::Eof),
+        }
     }
 
     /// The rest of the line from the current byte; with `escapes`, `\\`,
-    /// `\n` and `\"` are resolved and other escapes are errors.
-    fn token_until_newline(&mut self, escapes: bool) -> Result<String, Stop> {
-        let mut t = Vec::new();
+    /// `\n` and `\"` are resolved and other escapes are errors; without,
+    /// backslashes are dropped.
+    fn token_until_newline(&mut self, escapes: bool) -> Result<Tok, Stop> {
+        let from = self.at();
+        if let Some(k) = self
+            .b
+            .get(from..)
+            .and_then(|rest| rest.iter().position(|&c| c == b'\n' || c == b'\\'))
+        {
+            if self.b.get(from + k) == Some(&b'\n') {
+                self.read_to(from + k)?;
+                return Ok(Tok::In(from, from + k));
+            }
+        }
+        let mut acc = Acc::new();
         let mut escaped = false;
         loop {
             let c = self.cur;
             if escapes && escaped {
                 match c {
-                    b'\\' | b'"' => t.push(c),
-                    b'n' => t.push(b'\n'),
+                    b'\\' | b'"' => acc.put(self.b, &mut self.line_buf, c),
+                    b'n' => acc.put(self.b, &mut self.line_buf, b'\n'),
                     _ => {
                         return self.fail(format!("invalid escape sequence '\\{}'", char::from(c)))
                     }
@@ -544,9 +959,12 @@ impl<'a> StrictText<'a> {
                 escaped = false;
             } else {
                 match c {
-                    b'\n' => return Ok(String::from_utf8_lossy(&t).into_owned()),
+                    b'\n' => return Ok(acc.tok(&self.line_buf)),
                     b'\\' => escaped = true,
-                    _ => t.push(c),
+                    _ => {
+                        let at = self.at();
+                        acc.keep(self.b, &mut self.line_buf, at);
+                    }
                 }
             }
             self.read()?;
@@ -554,36 +972,53 @@ impl<'a> StrictText<'a> {
     }
 
     /// A metric name, possibly quoted, starting at the current byte.
-    fn metric_name_token(&mut self) -> Result<String, Stop> {
+    fn metric_name_token(&mut self) -> Result<Tok, Stop> {
         let start = |c: u8| c.is_ascii_alphabetic() || c == b'_' || c == b'"' || c == b':';
         let cont = |c: u8, quoted: bool| start(c) || c.is_ascii_digit() || quoted;
-        self.name_token(start, cont, "metric name")
+        self.name_token(start, cont, &METRIC_NAME_BYTES, "metric name")
     }
 
     /// A label name, possibly quoted, starting at the current byte.
-    fn label_name_token(&mut self) -> Result<String, Stop> {
+    fn label_name_token(&mut self) -> Result<Tok, Stop> {
         let start = |c: u8| c.is_ascii_alphabetic() || c == b'_' || c == b'"';
         let cont = |c: u8, quoted: bool| start(c) || c.is_ascii_digit() || quoted;
-        self.name_token(start, cont, "label name")
+        self.name_token(start, cont, &LABEL_NAME_BYTES, "label name")
     }
 
+    #[inline]
     fn name_token(
         &mut self,
         start: impl Fn(u8) -> bool,
         cont: impl Fn(u8, bool) -> bool,
+        plain: &[bool; 256],
         what: &str,
-    ) -> Result<String, Stop> {
-        let mut t = Vec::new();
+    ) -> Result<Tok, Stop> {
+        let from = self.at();
         if !start(self.cur) {
-            return Ok(String::new());
+            return Ok(Tok::In(from, from));
         }
+        // The common case, an unquoted name: the run of name bytes, unless
+        // a quote continues it.
+        if self.cur != b'"' {
+            let rest = self.b.get(self.pos..).unwrap_or_default();
+            // `plain`: what `cont` takes unquoted, but a quote.
+            let Some(k) = rest.iter().position(|&c| !plain[usize::from(c)]) else {
+                return Err(Stop::Eof);
+            };
+            let end = self.pos + k;
+            if self.b.get(end) != Some(&b'"') {
+                self.read_to(end)?;
+                return Ok(Tok::In(from, end));
+            }
+        }
+        let mut acc = Acc::new();
         let (mut quoted, mut escaped) = (false, false);
         loop {
             let c = self.cur;
             if escaped {
                 match c {
-                    b'\\' | b'"' => t.push(c),
-                    b'n' => t.push(b'\n'),
+                    b'\\' | b'"' => acc.put(self.b, &mut self.line_buf, c),
+                    b'n' => acc.put(self.b, &mut self.line_buf, b'\n'),
                     _ => {
                         return self.fail(format!("invalid escape sequence '\\{}'", char::from(c)))
                     }
@@ -595,36 +1030,56 @@ impl<'a> StrictText<'a> {
                         quoted = !quoted;
                         if !quoted {
                             self.read()?;
-                            return Ok(String::from_utf8_lossy(&t).into_owned());
+                            return Ok(acc.tok(&self.line_buf));
                         }
                     }
                     b'\n' => {
-                        return self.fail(format!(
-                            "{what} {} contains unescaped new-line",
-                            q(&String::from_utf8_lossy(&t))
-                        ))
+                        let t = self.tok(acc.tok(&self.line_buf));
+                        return self.fail(format!("{what} {} contains unescaped new-line", qb(t)));
                     }
                     b'\\' => escaped = true,
-                    _ => t.push(c),
+                    _ => {
+                        let at = self.at();
+                        acc.keep(self.b, &mut self.line_buf, at);
+                    }
                 }
             }
             let c = self.read()?;
             if !cont(c, quoted) {
-                return Ok(String::from_utf8_lossy(&t).into_owned());
+                return Ok(acc.tok(&self.line_buf));
             }
         }
     }
 
     /// A label value; the current byte is the opening quote.
-    fn label_value_token(&mut self) -> Result<String, Stop> {
-        let mut t = Vec::new();
+    fn label_value_token(&mut self) -> Result<Tok, Stop> {
+        let from = self.pos;
+        let t = match self.b.get(from..).and_then(|rest| {
+            rest.iter()
+                .position(|&c| c == b'"' || c == b'\\' || c == b'\n')
+        }) {
+            Some(k) if self.b.get(from + k) == Some(&b'"') => {
+                self.read_to(from + k)?;
+                Tok::In(from, from + k)
+            }
+            _ => self.escaped_label_value()?,
+        };
+        let value = self.tok(t);
+        if !value.is_ascii() && std::str::from_utf8(value).is_err() {
+            return self.fail(format!("invalid label value {}", qb(value)));
+        }
+        Ok(t)
+    }
+
+    fn escaped_label_value(&mut self) -> Result<Tok, Stop> {
+        let mut acc = Acc::new();
         let mut escaped = false;
         loop {
             let c = self.read()?;
             if escaped {
                 match c {
-                    b'"' | b'\\' => t.push(c),
-                    b'n' => t.push(b'\n'),
+                    b'"' | b'\\' => acc.put(self.b, &mut self.line_buf, c),
+                    b'n' => acc.put(self.b, &mut self.line_buf, b'\n'),
                     _ => {
                         return self.fail(format!("invalid escape sequence '\\{}'", char::from(c)))
                     }
@@ -633,23 +1088,17 @@ impl<'a> StrictText<'a> {
                 continue;
             }
             match c {
-                b'"' => break,
+                b'"' => return Ok(acc.tok(&self.line_buf)),
                 b'\n' => {
-                    return self.fail(format!(
-                        "label value {} contains unescaped new-line",
-                        q(&String::from_utf8_lossy(&t))
-                    ))
+                    let t = self.tok(acc.tok(&self.line_buf));
+                    return self.fail(format!("label value {} contains unescaped new-line", qb(t)));
                 }
                 b'\\' => escaped = true,
-                _ => t.push(c),
+                _ => {
+                    let at = self.at();
+                    acc.keep(self.b, &mut self.line_buf, at);
+                }
             }
-        }
-        match String::from_utf8(t) {
-            Ok(s) => Ok(s),
-            Err(e) => self.fail(format!(
-                "invalid label value {}",
-                q(&String::from_utf8_lossy(e.as_bytes()))
-            )),
         }
     }
 }
@@ -678,12 +1127,11 @@ fn om_suffixes(t: MetricType) -> &'static [&'static str] {
 struct OmFamily {
     fam: Family,
     typ: MetricType,
+    has_help: bool,
     has_type: bool,
     has_unit: bool,
     /// Another family has started since this one's last line.
     closed: bool,
-    /// Label signatures seen, for histograms and summaries.
-    merged: HashSet<Vec<(String, String)>>,
 }
 
 /// OpenMetrics families by name, in order of appearance.
@@ -704,10 +1152,10 @@ impl OmFamilies {
                 self.fams.push(OmFamily {
                     fam: Family::new(name.to_string()),
                     typ: MetricType::Unknown,
+                    has_help: false,
                     has_type: false,
                     has_unit: false,
                     closed: false,
-                    merged: HashSet::new(),
                 });
                 self.by_name.insert(name.to_string(), self.fams.len() - 1);
                 self.fams.len() - 1
@@ -745,6 +1193,7 @@ impl OmFamilies {
 /// samples, families not interleaved, legacy names, unique label names.
 fn om_families(input: &[u8]) -> Result<Vec<Family>, ParseError> {
     let mut fams = OmFamilies::default();
+    let mut sets = LabelSets::new();
     let mut p = OpenMetricsParser::new(input, ParserOptions::default());
     let mut line_start = 0usize;
     while let Some(entry) = p.next()? {
@@ -763,16 +1212,18 @@ fn om_families(input: &[u8]) -> Result<Vec<Family>, ParseError> {
                 let f = &mut fams.fams[i];
                 match entry {
                     Entry::Help { text, .. } => {
-                        if f.fam.help.is_some() {
+                        if f.has_help {
                             return Err(fail(format!(
                                 "second HELP line for metric name {}",
                                 q(metric)
                             )));
                         }
-                        f.fam.help = Some(text.to_string());
+                        f.has_help = true;
+                        // Empty help is no help.
+                        f.fam.help = !text.is_empty();
                     }
                     Entry::Type { metric_type, .. } => {
-                        if f.has_type || !f.fam.metrics.is_empty() {
+                        if f.has_type || f.fam.metrics > 0 {
                             return Err(fail(format!(
                                 "second TYPE line for metric name {}, or TYPE reported after samples",
                                 q(metric)
@@ -813,20 +1264,11 @@ fn om_families(input: &[u8]) -> Result<Vec<Family>, ParseError> {
             MetricType::Summary => "quantile",
             _ => "",
         };
-        let pairs: Vec<(String, String)> = s
-            .labels()
-            .filter(|l| l.name != skip)
-            .map(|l| (l.name.to_string(), l.value.to_string()))
-            .collect();
-        if skip.is_empty() {
-            f.fam.metrics.push(pairs);
-        } else {
-            let mut sig = pairs.clone();
-            sig.sort();
-            if f.merged.insert(sig) {
-                f.fam.metrics.push(pairs);
-            }
+        sets.begin();
+        for l in s.labels().filter(|l| l.name != skip) {
+            sets.push(l.name.as_bytes(), l.value.as_bytes());
         }
+        sets.finish(i, !skip.is_empty(), &mut f.fam);
     }
     Ok(fams
         .fams
@@ -844,9 +1286,6 @@ fn om_families(input: &[u8]) -> Result<Vec<Family>, ParseError> {
             };
             fam.typ = Some(typ);
             fam.name.push_str(suffix);
-            if fam.help.as_deref() == Some("") {
-                fam.help = None;
-            }
             fam
         })
         .collect())
@@ -923,24 +1362,25 @@ fn metric_units(name: &str) -> Option<(&str, &'static str)> {
 }
 
 /// `[a-z][A-Z]` somewhere in `s`.
-fn camel_case(s: &str) -> bool {
-    s.as_bytes()
-        .windows(2)
-        .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase())
+fn camel_case(s: &[u8]) -> bool {
+    s.iter().any(u8::is_ascii_uppercase)
+        && s.windows(2)
+            .any(|w| w[0].is_ascii_lowercase() && w[1].is_ascii_uppercase())
 }
 
-fn lint_family(f: &Family, out: &mut Vec<LintProblem>) {
+/// promlint's findings for `f`, each with how many times it is made.
+fn lint_family<'f>(f: &'f Family, out: &mut Vec<(&'f str, String, usize)>) {
     let name = f.name.as_str();
     let typ = f.typ.unwrap_or(DtoType::Untyped);
-    let mut push = |text: String| {
-        out.push(LintProblem {
-            metric: name.to_string(),
-            text,
-        })
+    let mut push_n = |text: String, n: usize| {
+        if n > 0 {
+            out.push((name, text, n));
+        }
     };
-    if f.help.is_none() {
-        push("no help text".into());
+    if !f.help {
+        push_n("no help text".into(), 1);
     }
+    let mut push = |text: String| push_n(text, 1);
     if let Some((unit, base)) = metric_units(name) {
         if unit != base {
             push(format!("use base unit {} instead of {}", q(base), q(unit)));
@@ -965,47 +1405,50 @@ fn lint_family(f: &Family, out: &mut Vec<LintProblem>) {
         if !hist && !summary && name.ends_with("_sum") {
             push(r#"non-histogram and non-summary metrics should not have "_sum" suffix"#.into());
         }
-        for m in &f.metrics {
-            for (l, _) in m {
-                if !hist && l == "le" {
-                    push(r#"non-histogram metrics should not have "le" label"#.into());
-                }
-                if !summary && l == "quantile" {
-                    push(r#"non-summary metrics should not have "quantile" label"#.into());
-                }
-            }
+        // One finding per label pair, over all metrics.
+        if !hist {
+            push_n(
+                r#"non-histogram metrics should not have "le" label"#.into(),
+                f.le_labels,
+            );
+        }
+        if !summary {
+            push_n(
+                r#"non-summary metrics should not have "quantile" label"#.into(),
+                f.quantile_labels,
+            );
         }
         let lower = name.to_ascii_lowercase();
         let t = typ.lower_name();
         if lower.contains(&format!("_{t}_")) || lower.ends_with(&format!("_{t}")) {
-            push(format!("metric name should not include type '{t}'"));
+            push_n(format!("metric name should not include type '{t}'"), 1);
         }
     }
     if name.contains(':') {
-        push("metric names should not contain ':'".into());
+        push_n("metric names should not contain ':'".into(), 1);
     }
-    if camel_case(name) {
-        push("metric names should be written in 'snake_case' not 'camelCase'".into());
+    if camel_case(name.as_bytes()) {
+        push_n(
+            "metric names should be written in 'snake_case' not 'camelCase'".into(),
+            1,
+        );
     }
-    for m in &f.metrics {
-        for (l, _) in m {
-            if camel_case(l) {
-                push("label names should be written in 'snake_case' not 'camelCase'".into());
-            }
-        }
-    }
+    push_n(
+        "label names should be written in 'snake_case' not 'camelCase'".into(),
+        f.camel_labels,
+    );
     let lower = name.to_ascii_lowercase();
     for a in UNIT_ABBREVIATIONS {
         if lower.contains(&format!("_{a}_")) || lower.ends_with(&format!("_{a}")) {
-            push("metric names should not contain abbreviated units".into());
+            push_n(
+                "metric names should not contain abbreviated units".into(),
+                1,
+            );
         }
     }
     // promlint reports each metric that has an identical later one: one
     // finding per metric beyond the first of each distinct label set.
-    let distinct: HashSet<&Vec<(String, String)>> = f.metrics.iter().collect();
-    for _ in distinct.len()..f.metrics.len() {
-        push("metric not unique".into());
-    }
+    push_n("metric not unique".into(), f.duplicates);
 }
 
 #[cfg(test)]
@@ -1239,5 +1682,133 @@ latency_hours_total 1
             error("a 1\n\n# EOF\n"),
             r#"scrape parser: expected a metric name, '{' or '#', found end of line"#
         );
+    }
+
+    /// "metric not unique" counts metrics whose label pairs, as read (escapes
+    /// resolved, quotes and blanks gone), equal an earlier metric's of the
+    /// same family, in the same order; histogram and summary lines with the
+    /// same labels in any order are one metric.
+    #[test]
+    fn duplicate_series() {
+        let dups = |input: &str| {
+            lint(input)
+                .iter()
+                .filter(|p| p.ends_with("metric not unique"))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        // Written differently, read the same.
+        assert_eq!(
+            dups("a{x=\"1\"} 1\na{\"x\"=\"1\"} 2\na{ x = \"1\" , } 3\n{\"a\",x=\"1\"} 4 5\n"),
+            ["a metric not unique"; 3]
+        );
+        assert_eq!(
+            dups("a{x=\"p\\\"q\\\\r\\ns\"} 1\na{x=\"p\\\"q\\\\r\\ns\"} 1\na{x=\"p\\\"q\\\\r\\nt\"} 1\n"),
+            ["a metric not unique"]
+        );
+        // Different pairs, order, family or value length: unique.
+        assert!(
+            dups("a{x=\"1\",y=\"2\"} 1\na{y=\"2\",x=\"1\"} 1\nb{x=\"1\",y=\"2\"} 1\n").is_empty()
+        );
+        assert!(dups("a{x=\"1\"} 1\na{x=\"11\"} 1\na{xx=\"1\"} 1\na 1\na{x=\"\"} 1\n").is_empty());
+        let long = "v".repeat(300);
+        assert!(dups(&format!("a{{x=\"{long}\"}} 1\na{{x=\"{long}v\"}} 1\n")).is_empty());
+        assert_eq!(
+            dups(&format!("a{{x=\"{long}\"}} 1\na{{x=\"{long}\"}} 1\n")),
+            ["a metric not unique"]
+        );
+        // Label-pair findings count every metric, duplicates included;
+        // merged histogram lines count once.
+        assert_eq!(
+            lint(
+                "# HELP h H.\n# TYPE h histogram\nh_bucket{aB=\"1\",z=\"2\",le=\"1\"} 1\n\
+                  h_bucket{z=\"2\",le=\"2\",aB=\"1\"} 1\nh_count{aB=\"1\",z=\"2\"} 2\n\
+                  h_bucket{aB=\"2\",le=\"1\"} 1\n# HELP g G.\n# TYPE g gauge\n\
+                  g{le=\"1\",cD=\"x\"} 1\ng{le=\"1\",cD=\"x\"} 1\n"
+            ),
+            [
+                "g label names should be written in 'snake_case' not 'camelCase'",
+                "g label names should be written in 'snake_case' not 'camelCase'",
+                "g metric not unique",
+                r#"g non-histogram metrics should not have "le" label"#,
+                r#"g non-histogram metrics should not have "le" label"#,
+                "h label names should be written in 'snake_case' not 'camelCase'",
+                "h label names should be written in 'snake_case' not 'camelCase'",
+            ]
+        );
+        assert_eq!(
+            lint(
+                "# HELP s S.\n# TYPE s summary\ns{quantile=\"0.5\",b=\"1\",a=\"1\"} 1\n\
+                  s{a=\"1\",quantile=\"0.9\",b=\"1\"} 1\ns_sum{b=\"1\",a=\"1\"} 1\n\
+                  s{a=\"1\",b=\"1\",quantile=\"0.9\"} 1\n"
+            ),
+            Vec::<String>::new()
+        );
+        // OpenMetrics goes through the same sets.
+        assert_eq!(
+            lint("# HELP a A.\n# TYPE a gauge\na{x=\"1\"} 1\na{x=\"1\"} 2\n# EOF\n"),
+            ["a metric not unique"]
+        );
+    }
+
+    #[test]
+    fn byte_helpers_match_what_they_replace() {
+        let mut names: Vec<Vec<u8>> = vec![b"".to_vec(), b"\xc3\xa9".to_vec(), b"a\xff".to_vec()];
+        for c in 0..=255u8 {
+            names.push(vec![c]);
+            names.push(vec![b'a', c]);
+            names.push(vec![c, b'a']);
+        }
+        for n in &names {
+            let s = String::from_utf8_lossy(n);
+            assert_eq!(
+                legacy_metric_name(n),
+                is_valid_legacy_metric_name(&s),
+                "{n:?}"
+            );
+            assert_eq!(
+                legacy_label_name(n),
+                is_valid_legacy_label_name(&s),
+                "{n:?}"
+            );
+        }
+        for ts in [
+            "0",
+            "1",
+            "-1",
+            "+1",
+            "",
+            "-",
+            "+",
+            "+-1",
+            "1a",
+            " 1",
+            "1 ",
+            "007",
+            "1.0",
+            "1e3",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "00000000000000000000009223372036854775807",
+            "99999999999999999999",
+            "123456789012345678",
+            "1234567890123456789",
+            "٣",
+        ] {
+            assert_eq!(
+                parses_as_i64(ts.as_bytes()),
+                ts.parse::<i64>().is_ok(),
+                "{ts:?}"
+            );
+        }
+        for (metric, text) in [("a", "b"), ("", ""), ("m", &*"x".repeat(300))] {
+            let p = LintProblem {
+                metric: metric.into(),
+                text: text.into(),
+            };
+            assert_eq!(p.to_string(), format!("{metric} {text}"));
+        }
     }
 }
