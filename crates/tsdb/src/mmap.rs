@@ -12,9 +12,13 @@ use crate::error::{IoContext, TsdbError};
 /// Mapping is `unsafe` in Rust because the bytes could change under the
 /// map if another process modified or truncated the file. Block files are
 /// immutable once their directory has been renamed into place: Ember and
-/// Prometheus only ever replace whole blocks, never rewrite their files, so
-/// the mapped bytes stay valid for the life of the map. All reads from the
-/// map are bounds-checked and checksummed like any other untrusted input.
+/// Prometheus only ever replace whole blocks, never rewrite their files.
+/// Head chunk files (`chunks_head/`) are only ever appended to, re-mapped
+/// after each flush so a map never covers bytes still being written, and
+/// deleted whole, never truncated or rewritten in place. So the mapped bytes
+/// stay valid for the life of the map; the data directory's lock keeps other
+/// Ember processes out. All reads from the map are bounds-checked and
+/// checksummed like any other untrusted input.
 pub(crate) fn map_file(path: &Path) -> Result<memmap2::Mmap, TsdbError> {
     let file = File::open(path).at(path)?;
     #[allow(unsafe_code)]
