@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use ember_tsdb::backfill::{
     backfill_openmetrics_file, BackfillObserver, BackfillOptions, Progress,
 };
-use ember_tsdb::{dump_samples, open_blocks, report, BlockDir, WrittenBlock};
+use ember_tsdb::{dump, dump_samples, open_blocks, report, BlockDir, WrittenBlock};
 
 /// promtool's default database path.
 const DEFAULT_DB_PATH: &str = "data/";
@@ -183,7 +183,13 @@ fn dump(a: &DumpArgs) -> Result<ExitCode> {
         // `{}` selects nothing in promtool.
         return Ok(status(&dir));
     }
-    let q = dir.merge_querier(a.min_time, a.max_time);
+    // The head a (possibly crashed) server left in `wal/`, loaded
+    // read-only: nothing in the directory is written or repaired.
+    let head = dump::read_only_head(&a.path, dump::blocks_max_time(&dir))?;
+    if let Some(c) = &head.corruption {
+        eprintln!("warning: WAL damaged, head data after it not dumped: {c}");
+    }
+    let q = dump::merge_blocks_and_head(&dir, &head.head, a.min_time, a.max_time);
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let stats = match dump_samples(&q, &matchers, &mut out) {
