@@ -2,7 +2,7 @@
 //! close.
 //!
 //! ```text
-//! cargo run -p ember-tsdb --example embed [DATA_DIR]
+//! cargo run --example embed_tsdb [DATA_DIR]
 //! ```
 //!
 //! Without `DATA_DIR` a temporary directory is used. Run it twice on the
@@ -11,9 +11,9 @@
 
 use std::error::Error;
 
-use ember_model::{labels, Matcher, Sample};
-use ember_storage::{Appendable, Queryable, SeriesRef, ValueType};
-use ember_tsdb::{Db, DbOptions};
+use ember::model::{labels, Matcher, Sample};
+use ember::storage::{Appendable, Queryable, SeriesRef, ValueType};
+use ember::tsdb::{Db, DbOptions};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let tmp = tempfile::tempdir()?;
