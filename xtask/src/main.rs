@@ -4,6 +4,9 @@
 //!   `promtool check metrics` on the same generated text file.
 //! - `bench backfill [--hosts N] [--hours N]`: `ember tsdb create-blocks-from
 //!   openmetrics` against promtool's: time, peak memory, bytes on disk.
+//! - `bench wal-replay [--series N] [--seconds N] [--runs N]`: Ember's
+//!   `Db::open` on a WAL Prometheus 2.42 wrote against Prometheus restarting
+//!   on a copy of it (see `bench.rs`).
 //! - `promql-conformance [--dir DIR] [-v] [--write-allowed]`: Prometheus'
 //!   PromQL test scripts against our engine.
 
