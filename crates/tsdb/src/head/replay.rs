@@ -2,11 +2,12 @@
 //! from the head chunk files and the WAL.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use super::chunks_head::{DiskChunkMeta, HeadChunkFiles};
-use super::series::{labels_hash, ChunkCtx, ChunkLoc, ClosedChunk, U64Map};
+use super::series::{labels_hash, ChunkCtx, ChunkLoc, ClosedChunk, MemSeries, U64Map};
 use super::stats::HeadStats;
 use super::{CommitBatch, Head};
 use crate::error::TsdbError;
@@ -153,6 +154,9 @@ impl Head {
         let mut samples_buf: Vec<RefSample> = Vec::new();
         let mut meta_buf: Vec<RefMetadata> = Vec::new();
         let mut aliases: U64Map<u64> = U64Map::default();
+        // The series each WAL reference names, so that samples find their
+        // series without the registry's stripe locks and reference counts.
+        let mut by_wal_ref: U64Map<Arc<MemSeries>> = U64Map::default();
         let mut last_ref = 0u64;
         let ctx = ChunkCtx {
             cut: &self.cut,
@@ -174,6 +178,7 @@ impl Head {
                         if !created && s.series_ref != rs.series_ref {
                             aliases.insert(rs.series_ref, s.series_ref);
                         }
+                        by_wal_ref.insert(rs.series_ref, s.clone());
                         // The series' chunks on disk, under the reference
                         // this record gives it.
                         // A series declared again under another reference
@@ -213,11 +218,23 @@ impl Head {
                     let mut k = 0;
                     while k < samples_buf.len() {
                         let r = samples_buf[k].series_ref;
-                        let target = aliases.get(&r).copied().unwrap_or(r);
-                        let Some(s) = self.series.get_by_ref(target) else {
-                            counts.unknown_refs += 1;
-                            k += 1;
-                            continue;
+                        let found;
+                        let s = match by_wal_ref.get(&r) {
+                            Some(s) => s,
+                            None => {
+                                let target = aliases.get(&r).copied().unwrap_or(r);
+                                match self.series.get_by_ref(target) {
+                                    Some(x) => {
+                                        found = x;
+                                        &found
+                                    }
+                                    None => {
+                                        counts.unknown_refs += 1;
+                                        k += 1;
+                                        continue;
+                                    }
+                                }
+                            }
                         };
                         let mut st = s.state.lock();
                         while let Some(x) = samples_buf.get(k).filter(|x| x.series_ref == r) {
