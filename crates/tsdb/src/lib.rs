@@ -1,4 +1,14 @@
-//! Ember's on-disk time series database: Prometheus-compatible blocks.
+//! Ember's time series database, in Prometheus' on-disk format.
+//!
+//! [`Db::open`] is the one call an embedder needs: it locks a data
+//! directory ([`lock`]), opens its blocks, and rebuilds the in-memory
+//! [`head`] from `chunks_head/` and the write-ahead log ([`wal`]); the
+//! result implements the storage traits for appends and queries. Over time
+//! the head's oldest range is written out as a block, blocks are merged
+//! into longer ones and old ones dropped ([`compact`], [`dir`],
+//! [`retention`]). The sections below describe the block layer those parts
+//! build on; each module's docs describe its own design and, for the WAL,
+//! compaction and the Db, what survives a crash.
 //!
 //! A **block** is a directory named by a ULID holding the samples of one
 //! time range `[minTime, maxTime)`, in exactly the format Prometheus 2.x
@@ -40,8 +50,7 @@
 //! `ember tsdb` commands print — promtool's `dump`, `list` and `analyze`
 //! output, with Go's number, duration and table formatting ([`gofmt`]) —
 //! as text for the caller to write; the library itself prints nothing,
-//! logs through `tracing`, and has no global state. The head, WAL and
-//! compaction will join this crate beside the [`block`] module.
+//! logs through `tracing`, and has no global state.
 #![deny(missing_docs)]
 #![cfg_attr(
     not(test),
