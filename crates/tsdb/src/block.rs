@@ -14,18 +14,18 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use ember_chunks::{Encoding, XorIter};
 use ember_index::{ChunkMeta, IndexReader, RoaringBitmap};
-use ember_model::{FloatHistogram, Histogram, Labels, Matcher, Timestamp};
+use ember_model::{Labels, Matcher, Timestamp};
 use ember_storage::{
     LabelHints, MergeQuerier, Querier, Queryable, SampleIterator, SelectHints, Series, SeriesSet,
-    StorageError, ValueType, Warnings,
+    StorageError, Warnings,
 };
 use ulid::Ulid;
 
 use crate::chunk_file::{ChunkReader, ChunkRef, CHUNKS_DIR};
+use crate::chunk_iter::{ChunkList, ChunkListIterator};
 use crate::error::{IoContext, TsdbError};
 use crate::meta::BlockMeta;
 use crate::mmap;
@@ -368,173 +368,45 @@ impl Series for BlockSeries<'_> {
     }
 
     fn iter(&self) -> Box<dyn SampleIterator + '_> {
-        Box::new(BlockSampleIterator {
+        let chunks = BlockChunks {
             block: self.block,
             chunks: &self.chunks,
-            next_chunk: 0,
-            cur: None,
-            mint: self.mint,
-            maxt: self.maxt,
-            deleted: self.deleted.as_ref(),
-            t: 0,
-            v: 0.0,
-            valid: false,
-            err: None,
-        })
+        };
+        Box::new(ChunkListIterator::new(
+            chunks,
+            self.mint,
+            self.maxt,
+            self.deleted.as_ref(),
+        ))
     }
 }
 
-/// Iterates the XOR chunks of one series in order.
-struct BlockSampleIterator<'a> {
+/// A series' chunk metas read from the block's chunk files.
+struct BlockChunks<'a> {
     block: &'a Block,
     chunks: &'a [ChunkMeta],
-    next_chunk: usize,
-    cur: Option<XorIter<'a>>,
-    mint: Timestamp,
-    maxt: Timestamp,
-    deleted: Option<&'a Intervals>,
-    t: Timestamp,
-    v: f64,
-    valid: bool,
-    err: Option<StorageError>,
 }
 
-impl<'a> BlockSampleIterator<'a> {
-    fn fail(&mut self, e: TsdbError) -> ValueType {
-        self.err = Some(e.into());
-        self.cur = None;
-        self.next_chunk = self.chunks.len();
-        self.valid = false;
-        ValueType::None
+impl<'a> ChunkList<'a> for BlockChunks<'a> {
+    fn len(&self) -> usize {
+        self.chunks.len()
     }
 
-    /// Opens the next chunk; false when there is none (or on error).
-    fn open_next(&mut self, from: Timestamp) -> bool {
-        while let Some(m) = self.chunks.get(self.next_chunk) {
-            self.next_chunk += 1;
-            if m.max_time < from {
-                continue;
-            }
-            let r = ChunkRef(m.chunk_ref);
-            let data = match self.block.chunks.chunk(r) {
-                Ok(c) => c.data,
-                Err(e) => {
-                    self.fail(e);
-                    return false;
-                }
-            };
-            match XorIter::new(data) {
-                Ok(it) => {
-                    self.cur = Some(it);
-                    return true;
-                }
-                Err(e) => {
-                    let e = self.block.chunk_error(r, &e);
-                    self.fail(e);
-                    return false;
-                }
-            }
-        }
-        false
+    fn max_time(&self, i: usize) -> Timestamp {
+        self.chunks.get(i).map_or(Timestamp::MIN, |m| m.max_time)
     }
 
-    /// Accepts a decoded sample or says to keep going.
-    fn accept(&mut self, t: Timestamp, v: f64) -> Option<ValueType> {
-        if t > self.maxt {
-            self.cur = None;
-            self.next_chunk = self.chunks.len();
-            self.valid = false;
-            return Some(ValueType::None);
-        }
-        if t < self.mint || self.deleted.is_some_and(|d| d.contains(t)) {
-            return None;
-        }
-        self.t = t;
-        self.v = v;
-        self.valid = true;
-        Some(ValueType::Float)
+    fn data(&self, i: usize) -> Result<&'a [u8], TsdbError> {
+        let m = self
+            .chunks
+            .get(i)
+            .ok_or_else(|| TsdbError::InvalidInput(format!("no chunk {i}")))?;
+        Ok(self.block.chunks.chunk(ChunkRef(m.chunk_ref))?.data)
     }
 
-    fn advance(&mut self, seek_to: Option<Timestamp>) -> ValueType {
-        let from = seek_to.unwrap_or(Timestamp::MIN).max(self.mint);
-        loop {
-            if self.cur.is_none() && !self.open_next(from) {
-                self.valid = false;
-                return ValueType::None;
-            }
-            let Some(it) = self.cur.as_mut() else {
-                continue;
-            };
-            let step = match seek_to {
-                Some(target) => it.seek(target.max(self.mint)).transpose(),
-                None => it.next(),
-            };
-            match step {
-                Some(Ok((t, v))) => {
-                    if let Some(vt) = self.accept(t, v) {
-                        return vt;
-                    }
-                    // Inside a tombstone or before mint: from here on,
-                    // plain iteration finds the next kept sample.
-                    if seek_to.is_some() {
-                        return self.advance(None);
-                    }
-                }
-                Some(Err(e)) => {
-                    let r = ChunkRef(self.chunks[self.next_chunk - 1].chunk_ref);
-                    let e = self.block.chunk_error(r, &e);
-                    return self.fail(e);
-                }
-                None => self.cur = None,
-            }
-        }
-    }
-}
-
-impl SampleIterator for BlockSampleIterator<'_> {
-    fn next(&mut self) -> ValueType {
-        if self.err.is_some() {
-            return ValueType::None;
-        }
-        self.advance(None)
-    }
-
-    fn seek(&mut self, t: Timestamp) -> ValueType {
-        if self.err.is_some() {
-            return ValueType::None;
-        }
-        if self.valid && self.t >= t {
-            return ValueType::Float;
-        }
-        self.advance(Some(t))
-    }
-
-    fn at(&self) -> (Timestamp, f64) {
-        if self.valid {
-            (self.t, self.v)
-        } else {
-            (0, 0.0)
-        }
-    }
-
-    fn at_histogram(&self) -> (Timestamp, Arc<Histogram>) {
-        (self.at_t(), Arc::default())
-    }
-
-    fn at_float_histogram(&self) -> (Timestamp, Arc<FloatHistogram>) {
-        (self.at_t(), Arc::default())
-    }
-
-    fn at_t(&self) -> Timestamp {
-        if self.valid {
-            self.t
-        } else {
-            0
-        }
-    }
-
-    fn error(&self) -> Option<&StorageError> {
-        self.err.as_ref()
+    fn error(&self, i: usize, e: &dyn std::fmt::Display) -> TsdbError {
+        let r = ChunkRef(self.chunks.get(i).map_or(0, |m| m.chunk_ref));
+        self.block.chunk_error(r, e)
     }
 }
 
@@ -667,6 +539,7 @@ mod tests {
     use crate::writer::{BlockWriter, BlockWriterOptions};
     use ember_index::IndexWriter;
     use ember_model::{labels, MatchOp};
+    use ember_storage::ValueType;
     use proptest::prelude::*;
 
     type Data = Vec<(Labels, Vec<(i64, f64)>)>;

@@ -66,6 +66,7 @@
 pub mod backfill;
 pub mod block;
 pub mod chunk_file;
+mod chunk_iter;
 pub mod compact;
 pub mod db;
 pub mod dir;

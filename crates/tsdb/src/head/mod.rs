@@ -122,7 +122,7 @@ use crate::wal::record::{RefMetadata, RefSample, RefSeries};
 use crate::wal::{Wal, WalOptions};
 use crate::writer::{BlockWriter, BlockWriterOptions, WrittenBlock};
 use isolation::{Isolation, ReadState};
-use querier::ChunksIterator;
+use querier::{chunks_iterator, ChunksIterator};
 pub use replay::ReplayReport;
 use replay::WalLog;
 use series::{labels_hash, ChunkSnapshot, MemSeries, StripeSeries, U64Map};
@@ -826,7 +826,7 @@ impl RangeSeries<'_> {
 
     /// The samples in the range, in time order.
     pub fn samples(&self) -> RangeSamples<'_> {
-        RangeSamples(ChunksIterator::new(
+        RangeSamples(chunks_iterator(
             self.head,
             &self.chunks,
             self.mint,

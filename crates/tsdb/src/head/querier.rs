@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use ember_chunks::XorIter;
 use ember_index::{label_names_for_matchers, label_values_for_matchers};
-use ember_model::{FloatHistogram, Histogram, Labels, Matcher, Timestamp};
+use ember_model::{Labels, Matcher, Timestamp};
 use ember_storage::{
     LabelHints, Querier, SampleIterator, SelectHints, Series, SeriesSet, StorageError, ValueType,
     Warnings,
@@ -14,6 +13,7 @@ use ember_storage::{
 use super::isolation::ReadState;
 use super::series::{ChunkSnapshot, MemSeries};
 use super::Head;
+use crate::chunk_iter::{ChunkList, ChunkListIterator};
 use crate::error::TsdbError;
 
 /// A querier over the head for `[mint, maxt]` (inclusive).
@@ -174,7 +174,7 @@ pub(crate) fn has_samples_in(
     {
         return true;
     }
-    let mut it = ChunksIterator::new(head, chunks, mint, maxt);
+    let mut it = chunks_iterator(head, chunks, mint, maxt);
     it.next() != ValueType::None || it.error().is_some()
 }
 
@@ -193,7 +193,7 @@ impl Series for HeadSeries<'_> {
     }
 
     fn iter(&self) -> Box<dyn SampleIterator + '_> {
-        Box::new(ChunksIterator::new(
+        Box::new(chunks_iterator(
             self.head,
             &self.chunks,
             self.mint,
@@ -202,43 +202,32 @@ impl Series for HeadSeries<'_> {
     }
 }
 
-/// Iterates captured XOR chunks in order, keeping samples in
-/// `[mint, maxt]`.
-pub(crate) struct ChunksIterator<'a> {
+/// The head's captured chunks of one series.
+pub(crate) struct HeadChunks<'a> {
     head: &'a Head,
     chunks: &'a [ChunkSnapshot],
-    next_chunk: usize,
-    cur: Option<XorIter<'a>>,
-    mint: Timestamp,
-    maxt: Timestamp,
-    t: Timestamp,
-    v: f64,
-    valid: bool,
-    err: Option<StorageError>,
 }
 
-impl<'a> ChunksIterator<'a> {
-    pub(crate) fn new(
-        head: &'a Head,
-        chunks: &'a [ChunkSnapshot],
-        mint: Timestamp,
-        maxt: Timestamp,
-    ) -> Self {
-        ChunksIterator {
-            head,
-            chunks,
-            next_chunk: 0,
-            cur: None,
-            mint,
-            maxt,
-            t: 0,
-            v: 0.0,
-            valid: false,
-            err: None,
-        }
+impl<'a> ChunkList<'a> for HeadChunks<'a> {
+    fn len(&self) -> usize {
+        self.chunks.len()
     }
 
-    fn chunk_error(&self, c: &ChunkSnapshot, e: &dyn std::fmt::Display) -> TsdbError {
+    fn max_time(&self, i: usize) -> Timestamp {
+        self.chunks.get(i).map_or(Timestamp::MIN, |c| c.max_time)
+    }
+
+    fn data(&self, i: usize) -> Result<&'a [u8], TsdbError> {
+        self.chunks
+            .get(i)
+            .map(|c| &c.data[..])
+            .ok_or_else(|| TsdbError::InvalidInput(format!("no head chunk {i}")))
+    }
+
+    fn error(&self, i: usize, e: &dyn std::fmt::Display) -> TsdbError {
+        let Some(c) = self.chunks.get(i) else {
+            return TsdbError::InvalidInput(format!("no head chunk {i}: {e}"));
+        };
         match (c.origin, self.head.files.as_ref()) {
             (Some(r), Some(f)) => TsdbError::corrupted(
                 f.file_path(r.seq()),
@@ -251,126 +240,17 @@ impl<'a> ChunksIterator<'a> {
             )),
         }
     }
-
-    /// Takes the error that stopped the iterator.
-    pub(crate) fn take_error(&mut self) -> Option<StorageError> {
-        self.err.take()
-    }
-
-    fn fail(&mut self, e: TsdbError) -> ValueType {
-        self.err = Some(e.into());
-        self.cur = None;
-        self.next_chunk = self.chunks.len();
-        self.valid = false;
-        ValueType::None
-    }
-
-    fn open_next(&mut self, from: Timestamp) -> bool {
-        while let Some(c) = self.chunks.get(self.next_chunk) {
-            self.next_chunk += 1;
-            if c.max_time < from {
-                continue;
-            }
-            match XorIter::new(&c.data) {
-                Ok(it) => {
-                    self.cur = Some(it);
-                    return true;
-                }
-                Err(e) => {
-                    let e = self.chunk_error(c, &e);
-                    self.fail(e);
-                    return false;
-                }
-            }
-        }
-        false
-    }
-
-    fn advance(&mut self, seek_to: Option<Timestamp>) -> ValueType {
-        let from = seek_to.unwrap_or(Timestamp::MIN).max(self.mint);
-        let seek = seek_to.map(|t| t.max(self.mint));
-        loop {
-            if self.cur.is_none() && !self.open_next(from) {
-                self.valid = false;
-                return ValueType::None;
-            }
-            let Some(it) = self.cur.as_mut() else {
-                continue;
-            };
-            let step = match seek {
-                Some(target) => it.seek(target).transpose(),
-                None => it.next(),
-            };
-            match step {
-                Some(Ok((t, v))) => {
-                    if t > self.maxt {
-                        self.cur = None;
-                        self.next_chunk = self.chunks.len();
-                        self.valid = false;
-                        return ValueType::None;
-                    }
-                    if t < self.mint {
-                        continue;
-                    }
-                    self.t = t;
-                    self.v = v;
-                    self.valid = true;
-                    return ValueType::Float;
-                }
-                Some(Err(e)) => {
-                    let c = &self.chunks[self.next_chunk - 1];
-                    let e = self.chunk_error(c, &e);
-                    return self.fail(e);
-                }
-                None => self.cur = None,
-            }
-        }
-    }
 }
 
-impl SampleIterator for ChunksIterator<'_> {
-    fn next(&mut self) -> ValueType {
-        if self.err.is_some() {
-            return ValueType::None;
-        }
-        self.advance(None)
-    }
+/// Iterates captured XOR chunks in order, keeping samples in `[mint, maxt]`.
+pub(crate) type ChunksIterator<'a> = ChunkListIterator<'a, HeadChunks<'a>>;
 
-    fn seek(&mut self, t: Timestamp) -> ValueType {
-        if self.err.is_some() {
-            return ValueType::None;
-        }
-        if self.valid && self.t >= t {
-            return ValueType::Float;
-        }
-        self.advance(Some(t))
-    }
-
-    fn at(&self) -> (Timestamp, f64) {
-        if self.valid {
-            (self.t, self.v)
-        } else {
-            (0, 0.0)
-        }
-    }
-
-    fn at_histogram(&self) -> (Timestamp, Arc<Histogram>) {
-        (self.at_t(), Arc::default())
-    }
-
-    fn at_float_histogram(&self) -> (Timestamp, Arc<FloatHistogram>) {
-        (self.at_t(), Arc::default())
-    }
-
-    fn at_t(&self) -> Timestamp {
-        if self.valid {
-            self.t
-        } else {
-            0
-        }
-    }
-
-    fn error(&self) -> Option<&StorageError> {
-        self.err.as_ref()
-    }
+/// An iterator over `chunks` of the head.
+pub(crate) fn chunks_iterator<'a>(
+    head: &'a Head,
+    chunks: &'a [ChunkSnapshot],
+    mint: Timestamp,
+    maxt: Timestamp,
+) -> ChunksIterator<'a> {
+    ChunkListIterator::new(HeadChunks { head, chunks }, mint, maxt, None)
 }
