@@ -2,18 +2,19 @@
 //! from the head chunk files and the WAL.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 
 use parking_lot::Mutex;
 
 use super::chunks_head::{DiskChunkMeta, HeadChunkFiles};
-use super::series::{labels_hash, ChunkCtx, ChunkLoc, ClosedChunk, MemSeries, U64Map};
+use super::series::{labels_hash, ChunkCtx, ChunkLoc, ClosedChunk, MemSeries, SeriesState, U64Map};
 use super::stats::HeadStats;
 use super::{CommitBatch, Head};
 use crate::error::TsdbError;
-use crate::wal::record::{self, Decoder, RecordType, RefMetadata, RefSample, RefSeries};
-use crate::wal::Wal;
+use crate::wal::record::{self, Decoder, Record, RecordError, RecordType, RefSample, RefSeries};
+use crate::wal::{Wal, WalError};
 use ember_chunks::Encoding;
+use ember_model::Metadata;
 
 /// The WAL as the head's commit log.
 pub(crate) struct WalLog {
@@ -138,143 +139,330 @@ pub(crate) fn load_mmapped_chunks(
     }
 }
 
+/// Series references of a WAL to indexes, for replay. WAL references
+/// are mostly dense (Prometheus counts them up from 1), so they index a
+/// vector from the first one seen; references far from it go to a map.
+#[derive(Default)]
+struct RefIndex {
+    base: Option<u64>,
+    dense: Vec<u32>,
+    sparse: U64Map<u32>,
+}
+
+impl RefIndex {
+    const NONE: u32 = u32::MAX;
+
+    fn insert(&mut self, r: u64, idx: u32, series: usize) {
+        let base = *self.base.get_or_insert(r);
+        let limit = (series as u64).saturating_mul(8).max(1 << 20);
+        match r.checked_sub(base).filter(|&o| o < limit) {
+            Some(o) => {
+                let o = o as usize;
+                if o >= self.dense.len() {
+                    self.dense.resize(o + 1, Self::NONE);
+                }
+                self.dense[o] = idx;
+            }
+            None => {
+                self.sparse.insert(r, idx);
+            }
+        }
+    }
+
+    fn get(&self, r: u64) -> Option<u32> {
+        let dense = self
+            .base
+            .and_then(|b| r.checked_sub(b))
+            .and_then(|o| self.dense.get(o as usize))
+            .copied()
+            .filter(|&i| i != Self::NONE);
+        dense.or_else(|| self.sparse.get(&r).copied())
+    }
+}
+
+/// Replay's state: the series it rebuilds and what it counted.
+///
+/// Replay owns the state of every series it touches: the states are taken
+/// out of their series into `local` on their series record and handed
+/// back at the end ([`finish`](Self::finish)). Samples then go to a plain
+/// `&mut` state, with no lock (whose atomic would serialise the cache
+/// misses of consecutive samples), found through `by_wal_ref` (a WAL
+/// reference to its index in `local`).
+struct Replayer<'h> {
+    head: &'h Head,
+    ctx: ChunkCtx<'h>,
+    min_valid: i64,
+    mmapped: U64Map<Vec<DiskChunkMeta>>,
+    /// (series, its reference, its state): the reference is copied so that
+    /// appends do not touch the series' own (cold) memory.
+    local: Vec<(Arc<MemSeries>, u64, SeriesState)>,
+    /// Series reference to index in `local`.
+    local_of: U64Map<u32>,
+    by_wal_ref: RefIndex,
+    /// Duplicate WAL references to the series they name.
+    aliases: U64Map<u64>,
+    last_ref: u64,
+    mint: i64,
+    maxt: i64,
+    chunks_created: u64,
+    counts: ReplayReport,
+}
+
+impl<'h> Replayer<'h> {
+    /// Index in `local` of WAL reference `r`.
+    fn local_index(&self, r: u64) -> Option<u32> {
+        self.by_wal_ref.get(r).or_else(|| {
+            let target = self.aliases.get(&r).copied().unwrap_or(r);
+            self.local_of.get(&target).copied()
+        })
+    }
+
+    /// Applies one decoded record; hands back a sample buffer to reuse.
+    fn apply(&mut self, rec: Record) -> Option<Vec<RefSample>> {
+        match rec {
+            Record::Series(series) => {
+                for rs in series {
+                    self.series(rs);
+                }
+                None
+            }
+            Record::Samples(mut samples) => {
+                self.samples(&samples);
+                samples.clear();
+                Some(samples)
+            }
+            Record::Metadata(meta) => {
+                for m in meta {
+                    if let Some(i) = self.local_index(m.series_ref) {
+                        self.local[i as usize].2.metadata = Some(Box::new(Metadata {
+                            metric_type: m.metric_type,
+                            unit: m.unit,
+                            help: m.help,
+                        }));
+                    }
+                }
+                None
+            }
+            // Tombstones, exemplars, histograms, m-map markers and unknown
+            // types: the head keeps none of them yet.
+            _ => {
+                self.counts.skipped_records += 1;
+                None
+            }
+        }
+    }
+
+    fn series(&mut self, rs: RefSeries) {
+        let head = self.head;
+        self.last_ref = self.last_ref.max(rs.series_ref);
+        let hash = labels_hash(&rs.labels);
+        let (s, created) = head.create_with_ref(rs.series_ref, &rs.labels, hash, false);
+        self.counts.series += u64::from(created);
+        if !created && s.series_ref != rs.series_ref {
+            self.aliases.insert(rs.series_ref, s.series_ref);
+        }
+        let local = &mut self.local;
+        let idx = *self.local_of.entry(s.series_ref).or_insert_with(|| {
+            let st = std::mem::take(&mut *s.state.lock());
+            local.push((s.clone(), s.series_ref, st));
+            (local.len() - 1) as u32
+        });
+        self.by_wal_ref.insert(rs.series_ref, idx, local.len());
+        // The series' chunks on disk, under the reference this record
+        // gives it. A series declared again under another reference was
+        // removed and re-created: what was replayed for it so far went to a
+        // block already, as in Prometheus.
+        let chunks = self.mmapped.remove(&rs.series_ref).unwrap_or_default();
+        let st = &mut local[idx as usize].2;
+        let removed = st.closed.len() + usize::from(st.open.is_some());
+        HeadStats::sub(&head.stats.chunks, removed as u64);
+        st.closed = chunks
+            .iter()
+            .map(|m| ClosedChunk {
+                min_time: m.min_time,
+                max_time: m.max_time,
+                loc: ChunkLoc::Disk(m.chunk_ref),
+                num_samples: m.num_samples,
+            })
+            .collect();
+        st.open = None;
+        st.appended = chunks.iter().map(|m| u64::from(m.num_samples)).sum();
+        if let (Some(f), Some(l)) = (chunks.first(), chunks.last()) {
+            self.mint = self.mint.min(f.min_time);
+            self.maxt = self.maxt.max(l.max_time);
+        }
+        self.counts.mmapped_chunks += chunks.len() as u64;
+        HeadStats::add(&head.stats.chunks, chunks.len() as u64);
+        HeadStats::add(&head.stats.chunks_created, chunks.len() as u64);
+    }
+
+    fn samples(&mut self, samples: &[RefSample]) {
+        let mut k = 0;
+        while k < samples.len() {
+            let r = samples[k].series_ref;
+            let Some((_, series_ref, st)) = self
+                .local_index(r)
+                .and_then(|i| self.local.get_mut(i as usize))
+            else {
+                self.counts.unknown_refs += 1;
+                k += 1;
+                continue;
+            };
+            // A record's samples of one series come one after another.
+            while let Some(x) = samples.get(k).filter(|x| x.series_ref == r) {
+                k += 1;
+                if x.t < self.min_valid {
+                    continue;
+                }
+                let a = st.append(*series_ref, x.t, x.v, self.ctx);
+                if a.ok {
+                    self.counts.samples += 1;
+                    self.mint = self.mint.min(x.t);
+                    self.maxt = self.maxt.max(x.t);
+                }
+                self.chunks_created += u64::from(a.chunk_created);
+            }
+        }
+    }
+
+    /// Hands the series states back to their series.
+    fn finish(&mut self) {
+        for (s, _, st) in self.local.drain(..) {
+            *s.state.lock() = st;
+        }
+    }
+}
+
+/// Decodes a record for [`Replayer::apply`], into `spare` for samples.
+fn decode_for_replay(
+    dec: &mut Decoder,
+    rec: &[u8],
+    spare: Option<Vec<RefSample>>,
+) -> Result<Record, RecordError> {
+    match RecordType::of(rec) {
+        Some(RecordType::Samples | RecordType::SamplesV2) => {
+            let mut v = spare.unwrap_or_default();
+            v.clear();
+            dec.samples(rec, &mut v)?;
+            Ok(Record::Samples(v))
+        }
+        _ => dec.decode(rec),
+    }
+}
+
+/// Decoded records go to the applying thread in batches of about this many
+/// entries (samples, series, ...), so small records do not cost a hand-over
+/// each.
+const REPLAY_BATCH_ENTRIES: usize = 16 * 1024;
+
+/// Batches in flight between the decoding and the applying thread.
+const REPLAY_BATCHES_IN_FLIGHT: usize = 4;
+
+fn record_entries(r: &Record) -> usize {
+    match r {
+        Record::Series(v) => v.len(),
+        Record::Samples(v) => v.len(),
+        Record::Metadata(v) => v.len(),
+        _ => 1,
+    }
+}
+
 impl Head {
     /// Rebuilds the head from the head chunk files and the WAL.
+    ///
+    /// Reading, checking and decoding the WAL runs on a second thread,
+    /// which hands decoded records in batches to this one, which applies
+    /// them (as Prometheus replays with a decoding goroutine ahead of its
+    /// appliers).
     pub(crate) fn replay(&self, wal: &Wal) -> Result<ReplayReport, TsdbError> {
         let min_valid = self.min_valid_time();
         let mut counts = ReplayReport::default();
-        let mut mmapped = match &self.files {
+        let mmapped = match &self.files {
             Some(f) => {
                 load_mmapped_chunks(f, min_valid, &self.stats, &mut counts.chunks_corruption)?
             }
             None => U64Map::default(),
         };
-        let mut dec = Decoder::new();
-        let mut series_buf: Vec<RefSeries> = Vec::new();
-        let mut samples_buf: Vec<RefSample> = Vec::new();
-        let mut meta_buf: Vec<RefMetadata> = Vec::new();
-        let mut aliases: U64Map<u64> = U64Map::default();
-        // The series each WAL reference names, so that samples find their
-        // series without the registry's stripe locks and reference counts.
-        let mut by_wal_ref: U64Map<Arc<MemSeries>> = U64Map::default();
-        let mut last_ref = 0u64;
-        let ctx = ChunkCtx {
-            cut: &self.cut,
-            files: self.files.as_ref(),
+        let mut rep = Replayer {
+            head: self,
+            ctx: ChunkCtx {
+                cut: &self.cut,
+                files: self.files.as_ref(),
+            },
+            min_valid,
+            mmapped,
+            local: Vec::new(),
+            local_of: U64Map::default(),
+            by_wal_ref: RefIndex::default(),
+            aliases: U64Map::default(),
+            last_ref: 0,
+            mint: i64::MAX,
+            maxt: i64::MIN,
+            chunks_created: 0,
+            counts,
         };
-        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
-        let mut chunks_created = 0u64;
-        let stats = wal.replay(|rec| {
-            match RecordType::of(rec) {
-                Some(RecordType::Series) => {
-                    series_buf.clear();
-                    dec.series(rec, &mut series_buf)?;
-                    for rs in series_buf.drain(..) {
-                        last_ref = last_ref.max(rs.series_ref);
-                        let hash = labels_hash(&rs.labels);
-                        let (s, created) =
-                            self.create_with_ref(rs.series_ref, &rs.labels, hash, false);
-                        counts.series += u64::from(created);
-                        if !created && s.series_ref != rs.series_ref {
-                            aliases.insert(rs.series_ref, s.series_ref);
+        let stats = std::thread::scope(|scope| {
+            let (batch_tx, batch_rx) = mpsc::sync_channel::<Vec<Record>>(REPLAY_BATCHES_IN_FLIGHT);
+            let (spare_tx, spare_rx) = mpsc::channel::<Vec<RefSample>>();
+            let decoder = std::thread::Builder::new()
+                .name("ember-wal-replay".into())
+                .spawn_scoped(scope, move || {
+                    let mut dec = Decoder::new();
+                    let mut batch = Vec::new();
+                    let mut entries = 0;
+                    let res = wal.replay(|rec| {
+                        let r = decode_for_replay(&mut dec, rec, spare_rx.try_recv().ok())?;
+                        entries += record_entries(&r);
+                        batch.push(r);
+                        if entries >= REPLAY_BATCH_ENTRIES {
+                            entries = 0;
+                            batch_tx
+                                .send(std::mem::take(&mut batch))
+                                .map_err(|_| WalError::aborted("WAL replay stopped"))?;
                         }
-                        by_wal_ref.insert(rs.series_ref, s.clone());
-                        // The series' chunks on disk, under the reference
-                        // this record gives it.
-                        // A series declared again under another reference
-                        // was removed and re-created: what was replayed for
-                        // it so far went to a block already, as in
-                        // Prometheus.
-                        let chunks = mmapped.remove(&rs.series_ref);
-                        {
-                            let mut st = s.state.lock();
-                            let chunks = chunks.unwrap_or_default();
-                            let removed = st.closed.len() + usize::from(st.open.is_some());
-                            HeadStats::sub(&self.stats.chunks, removed as u64);
-                            st.closed = chunks
-                                .iter()
-                                .map(|m| ClosedChunk {
-                                    min_time: m.min_time,
-                                    max_time: m.max_time,
-                                    loc: ChunkLoc::Disk(m.chunk_ref),
-                                    num_samples: m.num_samples,
-                                })
-                                .collect();
-                            st.open = None;
-                            st.appended = chunks.iter().map(|m| u64::from(m.num_samples)).sum();
-                            if let (Some(f), Some(l)) = (chunks.first(), chunks.last()) {
-                                mint = mint.min(f.min_time);
-                                maxt = maxt.max(l.max_time);
+                        Ok(())
+                    });
+                    // The records before damage are applied too.
+                    if !batch.is_empty() {
+                        let _ = batch_tx.send(batch);
+                    }
+                    res
+                });
+            match decoder {
+                Ok(handle) => {
+                    for batch in batch_rx {
+                        for r in batch {
+                            if let Some(v) = rep.apply(r) {
+                                let _ = spare_tx.send(v);
                             }
-                            counts.mmapped_chunks += chunks.len() as u64;
-                            HeadStats::add(&self.stats.chunks, chunks.len() as u64);
-                            HeadStats::add(&self.stats.chunks_created, chunks.len() as u64);
                         }
                     }
+                    handle.join().unwrap_or_else(|_| {
+                        Err(WalError::aborted("the WAL decoding thread panicked"))
+                    })
                 }
-                Some(RecordType::Samples | RecordType::SamplesV2) => {
-                    samples_buf.clear();
-                    dec.samples(rec, &mut samples_buf)?;
-                    let mut k = 0;
-                    while k < samples_buf.len() {
-                        let r = samples_buf[k].series_ref;
-                        let found;
-                        let s = match by_wal_ref.get(&r) {
-                            Some(s) => s,
-                            None => {
-                                let target = aliases.get(&r).copied().unwrap_or(r);
-                                match self.series.get_by_ref(target) {
-                                    Some(x) => {
-                                        found = x;
-                                        &found
-                                    }
-                                    None => {
-                                        counts.unknown_refs += 1;
-                                        k += 1;
-                                        continue;
-                                    }
-                                }
-                            }
-                        };
-                        let mut st = s.state.lock();
-                        while let Some(x) = samples_buf.get(k).filter(|x| x.series_ref == r) {
-                            k += 1;
-                            if x.t < min_valid {
-                                continue;
-                            }
-                            let a = st.append(s.series_ref, x.t, x.v, ctx);
-                            if a.ok {
-                                counts.samples += 1;
-                                mint = mint.min(x.t);
-                                maxt = maxt.max(x.t);
-                            }
-                            chunks_created += u64::from(a.chunk_created);
-                        }
-                    }
-                }
-                Some(RecordType::Metadata) => {
-                    meta_buf.clear();
-                    dec.metadata(rec, &mut meta_buf)?;
-                    for m in meta_buf.drain(..) {
-                        let r = aliases.get(&m.series_ref).copied().unwrap_or(m.series_ref);
-                        if let Some(s) = self.series.get_by_ref(r) {
-                            s.state.lock().metadata = Some(Box::new(ember_model::Metadata {
-                                metric_type: m.metric_type,
-                                unit: m.unit,
-                                help: m.help,
-                            }));
-                        }
-                    }
-                }
-                _ => {
-                    // Tombstones, exemplars, histograms, m-map markers and
-                    // unknown types: the head keeps none of them yet.
-                    dec.decode(rec)?;
-                    counts.skipped_records += 1;
+                Err(e) => {
+                    tracing::debug!(error = %e, "no WAL decoding thread; replaying on one");
+                    let mut dec = Decoder::new();
+                    wal.replay(|rec| {
+                        rep.apply(decode_for_replay(&mut dec, rec, None)?);
+                        Ok(())
+                    })
                 }
             }
-            Ok(())
         });
+        // Hand the states back, whether or not the replay succeeded.
+        rep.finish();
+        let Replayer {
+            aliases,
+            last_ref,
+            mint,
+            maxt,
+            chunks_created,
+            mmapped,
+            mut counts,
+            ..
+        } = rep;
         let stats = stats.map_err(TsdbError::from)?;
         if let Some(c) = &stats.corruption {
             counts.wal_corruption = Some(c.to_string());
