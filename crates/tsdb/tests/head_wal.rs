@@ -413,3 +413,95 @@ proptest! {
         let _: &dyn Queryable = &head;
     }
 }
+
+// --- Replay of WALs written record by record ------------------------------
+
+use ember_tsdb::wal::record::{
+    encode_metadata, encode_samples, encode_series, RefMetadata, RefSample, RefSeries,
+};
+use ember_tsdb::wal::Wal;
+
+fn sample(series_ref: u64, t: i64, v: f64) -> RefSample {
+    RefSample {
+        series_ref,
+        t,
+        v,
+        st: 0,
+    }
+}
+
+#[test]
+fn replay_handles_sparse_duplicate_and_unknown_references_in_many_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = Wal::open(dir.path().join("wal"), WalOptions::default()).unwrap();
+    // References far apart (as after much churn), one series declared
+    // twice under two references, and samples of a reference never
+    // declared.
+    let refs = [7u64, 8, 1 << 40, 3];
+    let mut rec = Vec::new();
+    let decl: Vec<RefSeries> = refs
+        .iter()
+        .enumerate()
+        .map(|(i, &r)| RefSeries {
+            series_ref: r,
+            labels: series(i),
+        })
+        .collect();
+    encode_series(&decl, &mut rec);
+    wal.log(&[&rec]).unwrap();
+    rec.clear();
+    encode_series(
+        &[RefSeries {
+            series_ref: 9,
+            labels: series(0),
+        }],
+        &mut rec,
+    );
+    wal.log(&[&rec]).unwrap();
+    rec.clear();
+    encode_metadata(
+        &[RefMetadata {
+            series_ref: 9,
+            metric_type: MetricType::Gauge,
+            unit: "bytes".into(),
+            help: "h".into(),
+        }],
+        &mut rec,
+    );
+    wal.log(&[&rec]).unwrap();
+    // Many small records, more than one hand-over batch in all.
+    let steps = 6_000i64;
+    for k in 0..steps {
+        rec.clear();
+        let t = k * 1000;
+        let mut s: Vec<RefSample> = refs.iter().map(|&r| sample(r, t, k as f64)).collect();
+        s.push(sample(if k % 2 == 0 { 9 } else { 7 }, t + 500, -1.0));
+        s.push(sample(12345, t, 0.0));
+        encode_samples(&s, &mut rec);
+        wal.log(&[&rec]).unwrap();
+    }
+    wal.close().unwrap();
+
+    let head = Head::open(dir.path(), HeadOptions::default()).unwrap();
+    let report = head.replay_report();
+    assert_eq!(report.series, 4);
+    assert_eq!(report.unknown_refs, steps as u64);
+    assert_eq!(report.samples, steps as u64 * 5);
+    assert_eq!(head.num_series(), 4);
+    let data = dump(&head);
+    for (i, _) in refs.iter().enumerate() {
+        let name = series(i).to_string();
+        let pts = &data.iter().find(|(l, _)| *l == name).unwrap().1;
+        let want = if i == 0 { steps * 2 } else { steps } as usize;
+        assert_eq!(pts.len(), want, "{name}");
+    }
+    let md = head.metadata(&series(0)).unwrap();
+    assert_eq!(
+        md,
+        Metadata {
+            metric_type: MetricType::Gauge,
+            unit: "bytes".into(),
+            help: "h".into()
+        }
+    );
+}
