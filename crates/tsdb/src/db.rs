@@ -1019,4 +1019,79 @@ mod tests {
         assert_eq!(db.compact().unwrap().failed_blocks, vec![ulid]);
         assert!(count(&db) > before);
     }
+
+    /// Appends `minutes` of one sample a minute to series `m`, through
+    /// `db`'s appender.
+    fn append_minutes(db: &Db, from: i64, minutes: i64) {
+        let mut app = db.appender();
+        for i in from..from + minutes {
+            app.append(
+                SeriesRef(0),
+                &labels!("__name__" => "m"),
+                Sample::float(i * 60_000, i as f64),
+            )
+            .unwrap();
+        }
+        app.commit().unwrap();
+    }
+
+    fn metrics_text(db: &Db) -> String {
+        let mut reg = Registry::default();
+        db.register_metrics(&mut reg);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &reg).unwrap();
+        text
+    }
+
+    #[test]
+    fn background_compaction_wakes_on_commit_and_stops() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Db>();
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(dir.path(), DbOptions::default()).unwrap());
+        // An interval that never comes: only the commit wakes the task.
+        let task = db.spawn_compaction(Duration::from_secs(3600)).unwrap();
+        assert!(db.spawn_compaction(Duration::from_secs(1)).is_err());
+        append_minutes(&db, 0, 4 * 60);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while db.blocks().blocks().is_empty() {
+            assert!(Instant::now() < deadline, "no background compaction");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        task.stop();
+        let text = metrics_text(&db);
+        assert!(
+            text.contains("prometheus_tsdb_compactions_total 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("prometheus_tsdb_compactions_failed_total 0\n"));
+        assert!(text.contains("prometheus_tsdb_blocks_loaded 1\n"));
+        // A task can run again, and holds the Db only while compacting:
+        // the Db can be closed before the task is dropped.
+        let task = db.spawn_compaction(Duration::from_secs(3600)).unwrap();
+        Arc::try_unwrap(db).unwrap().close().unwrap();
+        drop(task);
+        // The lock was released with the Db.
+        Db::open(dir.path(), DbOptions::default()).unwrap();
+    }
+
+    #[test]
+    fn delete_and_clean_tombstones_in_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        append_minutes(&db, 0, 4 * 60);
+        let ulid = db.compact().unwrap().head_blocks[0];
+        let before = count(&db);
+        db.delete(0, 30 * 60_000 - 1, &[Matcher::equal("__name__", "m")])
+            .unwrap();
+        assert_eq!(count(&db), before - 30);
+        let written = db.clean_tombstones().unwrap();
+        assert_eq!(written.len(), 1);
+        let snap = db.blocks();
+        assert_eq!(snap.blocks().len(), 1);
+        let meta = snap.blocks()[0].meta();
+        assert_eq!(meta.compaction.parents[0].ulid, ulid);
+        assert_eq!((meta.min_time, meta.max_time), (0, 2 * 3_600_000));
+        assert_eq!(count(&db), before - 30);
+    }
 }

@@ -498,6 +498,7 @@ impl BlockStore {
             .collect();
         keep.sort_by_key(|a| (a.meta().min_time, a.ulid()));
         warn_overlaps(&keep);
+        failed.sort_by_key(|f| f.ulid);
         Ok(ReloadPlan {
             keep,
             delete,
