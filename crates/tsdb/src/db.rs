@@ -26,7 +26,7 @@
 //! * [`Db`] implements [`Queryable`]: a [`MergeQuerier`] over the head and
 //!   the blocks overlapping the range; on equal timestamps the blocks win,
 //!   as their data is older and settled. The querier registers with the
-//!   head *first* and then takes a [`BlockSnapshot`](crate::BlockSnapshot):
+//!   head *first* and then takes a [`BlockSnapshot`]:
 //!   its blocks stay readable until the querier is dropped, even if
 //!   compaction or retention deletes them meanwhile. As compaction makes
 //!   a head block visible before it truncates the head, and the truncation
