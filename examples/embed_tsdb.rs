@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .map_or_else(|| tmp.path().to_path_buf(), Into::into);
 
     // One call: lock, blocks, head (chunks_head + WAL replay).
-    let mut db = Db::open(&dir, DbOptions::default())?;
+    let db = Db::open(&dir, DbOptions::default())?;
     println!(
         "opened {}: {} blocks, {} head series",
         db.dir().display(),

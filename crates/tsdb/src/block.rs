@@ -13,7 +13,9 @@
 //! of the series set.
 
 use std::fs;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ember_chunks::{Encoding, XorIter};
 use ember_index::{ChunkMeta, IndexReader, RoaringBitmap};
@@ -168,7 +170,22 @@ impl Block {
     /// A querier over `[mint, maxt]` (ms, inclusive).
     pub fn block_querier(&self, mint: Timestamp, maxt: Timestamp) -> BlockQuerier<'_> {
         BlockQuerier {
-            block: self,
+            block: BlockHandle::Borrowed(self),
+            mint,
+            maxt,
+        }
+    }
+
+    /// A querier over `[mint, maxt]` (ms, inclusive) that holds a
+    /// reference to the block, so the block stays open (and readable, even
+    /// if deleted from disk meanwhile) for as long as the querier lives.
+    pub fn shared_querier(
+        self: &Arc<Self>,
+        mint: Timestamp,
+        maxt: Timestamp,
+    ) -> BlockQuerier<'static> {
+        BlockQuerier {
+            block: BlockHandle::Shared(self.clone()),
             mint,
             maxt,
         }
@@ -221,9 +238,27 @@ impl Queryable for Block {
 /// [`SelectHints`] narrow the range further; label names and values are
 /// those of the whole block, whatever the range.
 pub struct BlockQuerier<'a> {
-    block: &'a Block,
+    block: BlockHandle<'a>,
     mint: Timestamp,
     maxt: Timestamp,
+}
+
+/// The block a [`BlockQuerier`] reads: borrowed, or shared with the
+/// querier holding a reference.
+enum BlockHandle<'a> {
+    Borrowed(&'a Block),
+    Shared(Arc<Block>),
+}
+
+impl Deref for BlockHandle<'_> {
+    type Target = Block;
+
+    fn deref(&self) -> &Block {
+        match self {
+            BlockHandle::Borrowed(b) => b,
+            BlockHandle::Shared(b) => b,
+        }
+    }
 }
 
 impl<'a> BlockQuerier<'a> {
@@ -256,7 +291,7 @@ impl Querier for BlockQuerier<'_> {
             self.block.postings(matchers)?
         };
         Ok(Box::new(BlockSeriesSet {
-            block: self.block,
+            block: &self.block,
             ids: ids.iter().collect::<Vec<u32>>().into_iter(),
             mint,
             maxt,

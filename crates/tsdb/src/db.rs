@@ -4,21 +4,59 @@
 //!
 //! 1. takes the directory lock ([`DirLock`], `<dir>/lock`; a second
 //!    opener, in this process or another, fails at once);
-//! 2. opens the blocks with [`open_blocks`]: a block that fails to open is
-//!    logged (by ULID) and left out, listed in [`Db::failed_blocks`], and
-//!    the database opens anyway;
+//! 2. opens the blocks through a [`BlockStore`] (removing what interrupted
+//!    block writes and deletions left behind), with
+//!    [`skip_corrupted`](crate::BlockStoreOptions::skip_corrupted): a block
+//!    that fails to open is logged (by ULID), left out of queries and
+//!    compaction, listed in [`Db::failed_blocks`], and the database runs
+//!    anyway (where Prometheus would refuse to start);
 //! 3. opens the [`Head`] with its `min_valid_time` set to the newest
 //!    block's `maxTime` (samples the blocks already cover are not
 //!    replayed or accepted again), mapping `chunks_head/` and replaying the
 //!    WAL (`wal/`), repairing a torn or corrupt WAL tail as Prometheus does.
 //!
-//! [`Db`] implements [`Appendable`] (appenders are the head's) and
-//! [`Queryable`] (a [`MergeQuerier`] over the blocks overlapping the range
-//! and the head; on equal timestamps the blocks win, as their data is
-//! older and settled). [`Db::compact`] persists the head's oldest chunk
-//! range into a block when the head spans more than 1.5 ranges, truncates
-//! the head, then runs the leveled compactor and retention through a
-//! [`BlockStore`]. [`Db::close`] flushes the head and releases the lock.
+//! # Reading, writing and compacting at the same time
+//!
+//! Every method takes `&self`; a `Db` is shared between threads as it is
+//! (or in an [`Arc`], for [`Db::spawn_compaction`]).
+//!
+//! * [`Db`] implements [`Appendable`]: appenders are the head's, wrapped
+//!   to wake the compaction task when a commit leaves the head
+//!   compactable.
+//! * [`Db`] implements [`Queryable`]: a [`MergeQuerier`] over the head and
+//!   the blocks overlapping the range; on equal timestamps the blocks win,
+//!   as their data is older and settled. The querier registers with the
+//!   head *first* and then takes a [`BlockSnapshot`]:
+//!   its blocks stay readable until the querier is dropped, even if
+//!   compaction or retention deletes them meanwhile. As compaction makes
+//!   a head block visible before it truncates the head, and the truncation
+//!   waits for the head's open queriers, data moving from the head to a
+//!   block is always seen, in one or both (the merge takes it once).
+//! * [`Db::compact`] is Prometheus' `DB.Compact`: while the head spans
+//!   more than 1.5 chunk ranges, it writes the oldest range as a block
+//!   (see below), loads it, waits for the head's queriers of that range,
+//!   and truncates the head (and checkpoints the WAL); then it runs the
+//!   leveled compactor over the healthy blocks (a block that failed to
+//!   open is never an input) and retention, through the [`BlockStore`],
+//!   whose [docs](crate::dir) say what happens to failed blocks there
+//!   (they age out by retention but never cause a healthy block's
+//!   deletion). One compaction runs at a time; appends and queries go on.
+//! * A head block covers the range cut from the head, as Prometheus'
+//!   `RangeHead` gives it to the compactor: `minTime` is the head's
+//!   `minTime` (the first sample's time for a new head, the previous
+//!   block's end after that) and `maxTime` the end of that chunk range,
+//!   aligned to the range width, whatever the samples inside.
+//! * [`Db::spawn_compaction`] runs [`Db::compact`] in a background thread,
+//!   as Prometheus' `DB.run`: at every interval (Prometheus: one minute),
+//!   and at once when a commit leaves the head compactable; after a
+//!   failure (logged, and counted in
+//!   `prometheus_tsdb_compactions_failed_total`) it waits 1 s, doubling
+//!   up to 1 min, before trying again. The returned [`CompactionTask`]
+//!   stops and joins the thread when stopped or dropped.
+//! * [`Db::delete`] and [`Db::clean_tombstones`] delete series data in the
+//!   blocks through tombstones.
+//!
+//! [`Db::close`] flushes the head and releases the lock.
 //!
 //! # Durability contract
 //!
@@ -40,6 +78,12 @@
 //!   [`Db::sync`] periodically (or after commits that must survive power
 //!   loss). Blocks are written to a temporary directory, fsynced and
 //!   renamed, so a block is either complete or absent.
+//! * **Full disk.** A commit that cannot be written to the WAL fails with
+//!   an error and is not applied; what was acknowledged before stays, and
+//!   appends work again once there is space. A compaction that runs out of
+//!   space fails, removing its partial block, and leaves the head as it
+//!   was; a temporary directory left by a crash meanwhile is removed at
+//!   the next open.
 //!
 //! # Self-metrics
 //!
@@ -58,20 +102,24 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ember_model::Timestamp;
-use ember_storage::{Appendable, Appender, MergeQuerier, Querier, Queryable, StorageError};
+use ember_model::{Exemplar, Labels, Matcher, Metadata, Sample, Timestamp};
+use ember_storage::{
+    Appendable, Appender, MergeQuerier, Querier, Queryable, SeriesRef, StorageError,
+};
+use parking_lot::{Condvar, Mutex};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use ulid::Ulid;
 
-use crate::block::{open_blocks, BlockDir, FailedBlock};
+use crate::block::FailedBlock;
 use crate::compact::CompactorOptions;
-use crate::dir::{BlockStore, BlockStoreOptions};
+use crate::dir::{BlockSnapshot, BlockStore, BlockStoreOptions};
 use crate::error::TsdbError;
 use crate::head::{Head, HeadAppender, HeadOptions, MetricKind};
 use crate::lock::DirLock;
@@ -81,6 +129,12 @@ use crate::writer::BlockWriterOptions;
 /// How long [`Db::compact`] waits for queriers reading the range it
 /// truncates.
 const PENDING_READERS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// First wait after a failed background compaction; it doubles with each
+/// failure in a row up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest wait after failed background compactions.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Settings of a [`Db`].
 #[derive(Debug, Clone, Default)]
@@ -101,26 +155,30 @@ pub struct CompactReport {
     pub head_blocks: Vec<Ulid>,
     /// Blocks written by the leveled compactor.
     pub compacted_blocks: Vec<Ulid>,
-    /// Whether the leveled compaction and retention were skipped because
-    /// some block could not be opened.
-    pub leveled_skipped: bool,
+    /// Blocks that cannot be opened, after the compaction: left out of
+    /// the compaction (never an input) and of queries.
+    pub failed_blocks: Vec<Ulid>,
 }
 
 /// A live data directory: blocks plus head, locked. See the [module
 /// documentation](self).
 pub struct Db {
     dir: PathBuf,
-    opts: DbOptions,
-    blocks: BlockDir,
+    store: BlockStore,
     head: Arc<Head>,
     lock: Option<DirLock>,
     counters: Arc<DbCounters>,
+    /// Serializes [`Db::compact`], [`Db::delete`] and
+    /// [`Db::clean_tombstones`].
+    cmtx: Mutex<()>,
+    trigger: Arc<Trigger>,
 }
 
 /// The DB's own counters, shared with the metrics collector.
 #[derive(Debug, Default)]
 struct DbCounters {
     compactions: AtomicU64,
+    compactions_triggered: AtomicU64,
     compactions_failed: AtomicU64,
     compaction_micros: AtomicU64,
     head_blocks_written: AtomicU64,
@@ -134,11 +192,18 @@ impl std::fmt::Debug for Db {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Db")
             .field("dir", &self.dir)
-            .field("blocks", &self.blocks.blocks().len())
-            .field("failed_blocks", &self.blocks.failed().len())
+            .field("store", &self.store)
             .field("head", &self.head)
             .finish()
     }
+}
+
+/// Bytes the head keeps on disk (WAL and head chunk files), which size
+/// retention counts as Prometheus does.
+fn head_disk_size(head: &Head) -> u64 {
+    let wal = head.wal().and_then(|w| w.size_bytes().ok()).unwrap_or(0);
+    let chunks = head.chunk_files().map_or(0, |f| f.size());
+    wal + chunks
 }
 
 impl Db {
@@ -147,23 +212,39 @@ impl Db {
     pub fn open(dir: impl AsRef<Path>, opts: DbOptions) -> Result<Db, TsdbError> {
         let lock = DirLock::acquire(dir.as_ref())?;
         let dir = lock.dir().to_path_buf();
-        let blocks = open_blocks(&dir)?;
-        for f in blocks.failed() {
-            tracing::error!(block = %f.ulid, error = %f.error, "corrupted block left out; its data is not queryable");
-        }
-        let mut head_opts = opts.head.clone();
-        if let Some(maxt) = blocks.blocks().iter().map(|b| b.meta().max_time).max() {
+        // Size retention counts the head's files; the head opens after the
+        // blocks (it needs their end), so it is reached through a slot.
+        let head_slot: Arc<OnceLock<Weak<Head>>> = Arc::default();
+        let slot = head_slot.clone();
+        let store = BlockStore::open(
+            &dir,
+            BlockStoreOptions {
+                compactor: opts.compactor,
+                retention: opts.retention,
+                extra_size: Some(Arc::new(move || {
+                    slot.get()
+                        .and_then(Weak::upgrade)
+                        .map_or(0, |h| head_disk_size(&h))
+                })),
+                skip_corrupted: true,
+            },
+        )?;
+        let mut head_opts = opts.head;
+        let snapshot = store.snapshot();
+        if let Some(maxt) = snapshot.blocks().iter().map(|b| b.meta().max_time).max() {
             head_opts.min_valid_time = head_opts.min_valid_time.max(maxt);
         }
         let head = Arc::new(Head::open(&dir, head_opts)?);
+        // The slot was created empty just above.
+        let _ = head_slot.set(Arc::downgrade(&head));
         let report = head.replay_report();
         if let Some(c) = &report.wal_corruption {
             tracing::warn!(corruption = %c, "WAL was damaged; repaired, data after the damage is lost");
         }
         tracing::info!(
             dir = %dir.display(),
-            blocks = blocks.blocks().len(),
-            failed_blocks = blocks.failed().len(),
+            blocks = snapshot.blocks().len(),
+            failed_blocks = store.failed().len(),
             series = head.num_series(),
             replayed_samples = report.samples,
             "TSDB opened"
@@ -174,11 +255,12 @@ impl Db {
             .store(u64::from(!lock.existed()), Ordering::Relaxed);
         let db = Db {
             dir,
-            opts,
-            blocks,
+            store,
             head,
             lock: Some(lock),
             counters,
+            cmtx: Mutex::new(()),
+            trigger: Arc::default(),
         };
         db.count_blocks();
         Ok(db)
@@ -194,32 +276,40 @@ impl Db {
         &self.head
     }
 
-    /// The open blocks.
-    pub fn blocks(&self) -> &BlockDir {
-        &self.blocks
+    /// The blocks open now. The snapshot keeps them readable for as long
+    /// as it lives, whatever compaction does meanwhile.
+    pub fn blocks(&self) -> BlockSnapshot {
+        self.store.snapshot()
     }
 
     /// Blocks that could not be opened and are left out.
-    pub fn failed_blocks(&self) -> &[FailedBlock] {
-        self.blocks.failed()
+    pub fn failed_blocks(&self) -> Arc<[FailedBlock]> {
+        self.store.failed()
     }
 
-    /// A new append transaction on the head.
+    /// A new append transaction on the head. Unlike [`Db`]'s
+    /// [`Appendable::appender`], its commits do not wake the compaction
+    /// task (which finds the head compactable at its next interval).
     pub fn head_appender(&self) -> HeadAppender<'_> {
         self.head.appender()
     }
 
     /// A querier over `[mint, maxt]` (ms, inclusive): blocks overlapping
-    /// the range, then the head.
+    /// the range, then the head (see the module docs for why it stays
+    /// complete while compaction runs).
     pub fn merge_querier(&self, mint: Timestamp, maxt: Timestamp) -> MergeQuerier<'_> {
+        // The head first: compaction truncates the head only after the
+        // block it wrote is in the store and the head's queriers are done.
+        let head = self.head.querier(mint, maxt);
         let mut queriers: Vec<Box<dyn Querier + '_>> = self
-            .blocks
+            .store
+            .snapshot()
             .blocks()
             .iter()
             .filter(|b| b.meta().overlaps(mint, maxt))
-            .map(|b| Box::new(b.block_querier(mint, maxt)) as Box<dyn Querier + '_>)
+            .map(|b| Box::new(b.shared_querier(mint, maxt)) as Box<dyn Querier + '_>)
             .collect();
-        queriers.push(Box::new(self.head.querier(mint, maxt)));
+        queriers.push(Box::new(head));
         MergeQuerier::new(queriers)
     }
 
@@ -234,18 +324,12 @@ impl Db {
 
     fn count_blocks(&self) {
         let c = &self.counters;
-        c.blocks_loaded
-            .store(self.blocks.blocks().len() as u64, Ordering::Relaxed);
+        c.blocks_loaded.store(
+            self.store.snapshot().blocks().len() as u64,
+            Ordering::Relaxed,
+        );
         c.failed_blocks
-            .store(self.blocks.failed().len() as u64, Ordering::Relaxed);
-    }
-
-    /// Reopens the blocks after compaction.
-    fn reload_blocks(&mut self) -> Result<(), TsdbError> {
-        self.blocks = open_blocks(&self.dir)?;
-        self.counters.reloads.fetch_add(1, Ordering::Relaxed);
-        self.count_blocks();
-        Ok(())
+            .store(self.store.failed().len() as u64, Ordering::Relaxed);
     }
 
     /// Registers the head's, the WAL's and the DB's metrics in `registry`
@@ -260,14 +344,18 @@ impl Db {
     /// Persists the head's oldest chunk ranges into blocks while the head
     /// is compactable (spans more than 1.5 ranges), truncating the head
     /// (and checkpointing the WAL) after each; then runs the leveled
-    /// compactor and retention over the blocks.
+    /// compactor and retention over the blocks. Appends and queries go on
+    /// meanwhile; a second call waits for the first.
     ///
-    /// Takes `&mut self`: no querier or appender of this `Db` is open
-    /// meanwhile.
-    pub fn compact(&mut self) -> Result<CompactReport, TsdbError> {
+    /// On error the head is left as it was (a block written but not
+    /// loaded is removed again), and the next call tries again.
+    pub fn compact(&self) -> Result<CompactReport, TsdbError> {
+        let _g = self.cmtx.lock();
         let start = Instant::now();
-        self.counters.compactions.fetch_add(1, Ordering::Relaxed);
-        let res = self.compact_inner();
+        self.counters
+            .compactions_triggered
+            .fetch_add(1, Ordering::Relaxed);
+        let res = self.compact_locked();
         if res.is_err() {
             self.counters
                 .compactions_failed
@@ -276,10 +364,11 @@ impl Db {
         self.counters
             .compaction_micros
             .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+        self.count_blocks();
         res
     }
 
-    fn compact_inner(&mut self) -> Result<CompactReport, TsdbError> {
+    fn compact_locked(&self) -> Result<CompactReport, TsdbError> {
         let mut report = CompactReport::default();
         let range = self.head.options().chunk_range;
         while self.head.is_compactable() {
@@ -287,11 +376,18 @@ impl Db {
             let maxt = mint.div_euclid(range) * range + range;
             let wopts = BlockWriterOptions {
                 chunk_range: range,
+                block_range: Some((mint, maxt)),
                 ..BlockWriterOptions::default()
             };
-            if let Some(w) = self.head.write_block(&self.dir, mint, maxt, wopts)? {
+            let written = self
+                .head
+                .write_block(&self.dir, mint, maxt, wopts)
+                .map_err(|e| e.context(format!("write head block [{mint}, {maxt})")))?;
+            if let Some(w) = written {
+                self.store.add_block(w.meta.ulid)?;
                 tracing::info!(block = %w.meta.ulid, mint, maxt, "wrote head block");
                 report.head_blocks.push(w.meta.ulid);
+                self.counters.compactions.fetch_add(1, Ordering::Relaxed);
                 self.counters
                     .head_blocks_written
                     .fetch_add(1, Ordering::Relaxed);
@@ -306,31 +402,81 @@ impl Db {
             }
             self.head.truncate(maxt)?;
         }
-        if self.blocks.failed().is_empty() {
-            self.reload_blocks()?;
-            let store = BlockStore::open(
-                &self.dir,
-                BlockStoreOptions {
-                    compactor: self.opts.compactor.clone(),
-                    retention: self.opts.retention,
-                    extra_size: None,
-                },
-            )?;
-            report.compacted_blocks = store.compact()?;
-            store.reload()?;
-        } else {
-            tracing::warn!(
-                failed = self.blocks.failed().len(),
-                "skipping leveled compaction and retention: some blocks cannot be opened"
-            );
-            report.leveled_skipped = true;
-        }
-        self.reload_blocks()?;
+        report.compacted_blocks = self.store.compact()?;
+        self.counters
+            .compactions
+            .fetch_add(report.compacted_blocks.len() as u64, Ordering::Relaxed);
+        self.store.reload()?;
+        self.counters.reloads.fetch_add(1, Ordering::Relaxed);
+        report.failed_blocks = self.store.failed().iter().map(|f| f.ulid).collect();
         Ok(report)
     }
 
+    /// Runs [`compact`](Self::compact) in a background thread until the
+    /// returned task is stopped or dropped, or the `Db` is dropped (the
+    /// thread holds it weakly): every `interval` (Prometheus: one minute),
+    /// and at once when a commit through [`Appendable::appender`] leaves
+    /// the head compactable. Errors are logged; after a failure the thread
+    /// waits 1 s, doubling up to 1 min, before the next attempt.
+    ///
+    /// Fails if a task of this `Db` is running already.
+    pub fn spawn_compaction(
+        self: &Arc<Self>,
+        interval: Duration,
+    ) -> Result<CompactionTask, TsdbError> {
+        {
+            let mut st = self.trigger.state.lock();
+            if st.running {
+                return Err(TsdbError::InvalidInput(
+                    "a compaction task is running already".into(),
+                ));
+            }
+            *st = TriggerState {
+                running: true,
+                ..TriggerState::default()
+            };
+        }
+        let db = Arc::downgrade(self);
+        let trigger = self.trigger.clone();
+        let spawned = std::thread::Builder::new()
+            .name("ember-compaction".into())
+            .spawn(move || compaction_loop(&db, &trigger, interval));
+        match spawned {
+            Ok(thread) => Ok(CompactionTask {
+                trigger: self.trigger.clone(),
+                thread: Some(thread),
+            }),
+            Err(e) => {
+                self.trigger.state.lock().running = false;
+                Err(TsdbError::io(&self.dir, e).context("spawn the compaction thread"))
+            }
+        }
+    }
+
+    /// Deletes the samples in `[mint, maxt]` (ms, inclusive) of the series
+    /// `matchers` select from the blocks, through tombstones (see
+    /// [`BlockStore::delete`]); blocks that failed to open are left alone.
+    /// The head's samples are deleted by `Head::delete`, not yet called
+    /// from here.
+    pub fn delete(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<(), TsdbError> {
+        let _g = self.cmtx.lock();
+        self.store.delete(mint, maxt, matchers)
+    }
+
+    /// Rewrites every block that has tombstones without its deleted
+    /// samples (see [`BlockStore::clean_tombstones`]); returns the blocks
+    /// written.
+    pub fn clean_tombstones(&self) -> Result<Vec<Ulid>, TsdbError> {
+        let _g = self.cmtx.lock();
+        let res = self.store.clean_tombstones();
+        self.count_blocks();
+        res
+    }
+
     /// Flushes the head (chunk files, WAL, fsynced) and releases the
-    /// directory lock.
+    /// directory lock. Stop the compaction task first: a `Db` shared
+    /// through an [`Arc`] is closed once it is the last reference
+    /// (`Arc::try_unwrap`).
     pub fn close(mut self) -> Result<(), TsdbError> {
         let res = self.head.close();
         let lock = self.lock.take().map(DirLock::release);
@@ -339,9 +485,163 @@ impl Db {
     }
 }
 
+/// Wakes the compaction task; shared by a [`Db`], its appenders and its
+/// [`CompactionTask`].
+#[derive(Debug, Default)]
+struct Trigger {
+    state: Mutex<TriggerState>,
+    cv: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct TriggerState {
+    /// A task thread is running.
+    running: bool,
+    /// A compaction was asked for.
+    pending: bool,
+    /// The task must end.
+    stop: bool,
+}
+
+impl Trigger {
+    /// Asks the running task, if any, to compact now.
+    fn wake(&self) {
+        let mut st = self.state.lock();
+        if st.running && !st.pending {
+            st.pending = true;
+            self.cv.notify_all();
+        }
+    }
+
+    /// Waits `timeout` or, if `on_pending`, until a compaction is asked
+    /// for. Returns `false` if the task must stop.
+    fn wait(&self, timeout: Duration, on_pending: bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.state.lock();
+        loop {
+            if st.stop {
+                return false;
+            }
+            if (on_pending && st.pending) || Instant::now() >= deadline {
+                st.pending &= !on_pending;
+                return true;
+            }
+            self.cv.wait_until(&mut st, deadline);
+        }
+    }
+}
+
+/// The background compaction thread's body (see [`Db::spawn_compaction`]).
+fn compaction_loop(db: &Weak<Db>, trigger: &Trigger, interval: Duration) {
+    let mut backoff = Duration::ZERO;
+    while trigger.wait(backoff, false) && trigger.wait(interval, true) {
+        let Some(db) = db.upgrade() else { break };
+        match db.compact() {
+            Ok(report) => {
+                backoff = Duration::ZERO;
+                tracing::debug!(?report, "background compaction done");
+            }
+            Err(error) => {
+                backoff = (backoff * 2).clamp(MIN_BACKOFF, MAX_BACKOFF);
+                tracing::error!(%error, ?backoff, "background compaction failed");
+            }
+        }
+    }
+    let mut st = trigger.state.lock();
+    *st = TriggerState::default();
+}
+
+/// The background compaction of a [`Db`], from [`Db::spawn_compaction`].
+/// Stopping it, or dropping it, waits for a compaction in progress to end
+/// and joins the thread.
+#[derive(Debug)]
+pub struct CompactionTask {
+    trigger: Arc<Trigger>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CompactionTask {
+    /// Stops the task and joins its thread.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        {
+            let mut st = self.trigger.state.lock();
+            st.stop = true;
+            self.trigger.cv.notify_all();
+        }
+        if thread.join().is_err() {
+            tracing::error!("the compaction thread panicked");
+        }
+    }
+}
+
+impl Drop for CompactionTask {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// An append transaction of a [`Db`]: the head's, waking the compaction
+/// task after a commit that leaves the head compactable (as Prometheus'
+/// `dbAppender.Commit`).
+struct DbAppender<'a> {
+    app: HeadAppender<'a>,
+    db: &'a Db,
+}
+
+impl Appender for DbAppender<'_> {
+    fn append(
+        &mut self,
+        hint: SeriesRef,
+        labels: &Labels,
+        sample: Sample,
+    ) -> Result<SeriesRef, StorageError> {
+        self.app.append(hint, labels, sample)
+    }
+
+    fn append_exemplar(
+        &mut self,
+        hint: SeriesRef,
+        labels: &Labels,
+        exemplar: &Exemplar,
+    ) -> Result<SeriesRef, StorageError> {
+        self.app.append_exemplar(hint, labels, exemplar)
+    }
+
+    fn update_metadata(
+        &mut self,
+        hint: SeriesRef,
+        labels: &Labels,
+        metadata: &Metadata,
+    ) -> Result<SeriesRef, StorageError> {
+        self.app.update_metadata(hint, labels, metadata)
+    }
+
+    fn commit(&mut self) -> Result<(), StorageError> {
+        self.app.commit()?;
+        if self.db.head.is_compactable() {
+            self.db.trigger.wake();
+        }
+        Ok(())
+    }
+
+    fn rollback(&mut self) -> Result<(), StorageError> {
+        self.app.rollback()
+    }
+}
+
 impl Appendable for Db {
     fn appender(&self) -> Box<dyn Appender + '_> {
-        Box::new(self.head.appender())
+        Box::new(DbAppender {
+            app: self.head.appender(),
+            db: self,
+        })
     }
 }
 
@@ -415,6 +715,13 @@ impl Collector for DbCollector {
             "Total number of compactions that were executed for the partition.",
             true,
             get(&c.compactions),
+        )?;
+        emit(
+            &mut enc,
+            "prometheus_tsdb_compactions_triggered_total",
+            "Total number of triggered compactions for the partition.",
+            true,
+            get(&c.compactions_triggered),
         )?;
         emit(
             &mut enc,
@@ -645,7 +952,7 @@ mod tests {
     #[test]
     fn compact_moves_head_into_blocks() {
         let dir = tempfile::tempdir().unwrap();
-        let mut db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
         let step = 60_000;
         let n = 4 * 3_600_000 / step;
         let mut app = db.appender();
@@ -662,6 +969,9 @@ mod tests {
         let rep = db.compact().unwrap();
         assert_eq!(rep.head_blocks.len(), 1);
         assert_eq!(db.blocks().blocks().len(), 1);
+        // The block covers the range cut from the head, as in Prometheus.
+        let meta = db.blocks().blocks()[0].meta().clone();
+        assert_eq!((meta.min_time, meta.max_time), (0, 2 * 3_600_000));
         assert!(db.head().min_time() >= 2 * 3_600_000);
         assert_eq!(count(&db), n as usize);
         db.close().unwrap();
@@ -672,7 +982,7 @@ mod tests {
     #[test]
     fn corrupted_block_is_left_out() {
         let dir = tempfile::tempdir().unwrap();
-        let mut db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
         let step = 60_000;
         let mut app = db.appender();
         for i in 0..(4 * 3_600_000 / step) {
@@ -690,7 +1000,7 @@ mod tests {
         let index = dir.path().join(ulid.to_string()).join("index");
         std::fs::write(&index, b"garbage").unwrap();
 
-        let mut db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
         assert_eq!(db.failed_blocks().len(), 1);
         assert_eq!(db.failed_blocks()[0].ulid, ulid);
         // The head's data is still there (and here, as the WAL was not
@@ -706,7 +1016,82 @@ mod tests {
         .unwrap();
         app.commit().unwrap();
         drop(app);
-        assert!(db.compact().unwrap().leveled_skipped);
+        assert_eq!(db.compact().unwrap().failed_blocks, vec![ulid]);
         assert!(count(&db) > before);
+    }
+
+    /// Appends `minutes` of one sample a minute to series `m`, through
+    /// `db`'s appender.
+    fn append_minutes(db: &Db, from: i64, minutes: i64) {
+        let mut app = db.appender();
+        for i in from..from + minutes {
+            app.append(
+                SeriesRef(0),
+                &labels!("__name__" => "m"),
+                Sample::float(i * 60_000, i as f64),
+            )
+            .unwrap();
+        }
+        app.commit().unwrap();
+    }
+
+    fn metrics_text(db: &Db) -> String {
+        let mut reg = Registry::default();
+        db.register_metrics(&mut reg);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &reg).unwrap();
+        text
+    }
+
+    #[test]
+    fn background_compaction_wakes_on_commit_and_stops() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Db>();
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Db::open(dir.path(), DbOptions::default()).unwrap());
+        // An interval that never comes: only the commit wakes the task.
+        let task = db.spawn_compaction(Duration::from_secs(3600)).unwrap();
+        assert!(db.spawn_compaction(Duration::from_secs(1)).is_err());
+        append_minutes(&db, 0, 4 * 60);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while db.blocks().blocks().is_empty() {
+            assert!(Instant::now() < deadline, "no background compaction");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        task.stop();
+        let text = metrics_text(&db);
+        assert!(
+            text.contains("prometheus_tsdb_compactions_total 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("prometheus_tsdb_compactions_failed_total 0\n"));
+        assert!(text.contains("prometheus_tsdb_blocks_loaded 1\n"));
+        // A task can run again, and holds the Db only while compacting:
+        // the Db can be closed before the task is dropped.
+        let task = db.spawn_compaction(Duration::from_secs(3600)).unwrap();
+        Arc::try_unwrap(db).unwrap().close().unwrap();
+        drop(task);
+        // The lock was released with the Db.
+        Db::open(dir.path(), DbOptions::default()).unwrap();
+    }
+
+    #[test]
+    fn delete_and_clean_tombstones_in_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        append_minutes(&db, 0, 4 * 60);
+        let ulid = db.compact().unwrap().head_blocks[0];
+        let before = count(&db);
+        db.delete(0, 30 * 60_000 - 1, &[Matcher::equal("__name__", "m")])
+            .unwrap();
+        assert_eq!(count(&db), before - 30);
+        let written = db.clean_tombstones().unwrap();
+        assert_eq!(written.len(), 1);
+        let snap = db.blocks();
+        assert_eq!(snap.blocks().len(), 1);
+        let meta = snap.blocks()[0].meta();
+        assert_eq!(meta.compaction.parents[0].ulid, ulid);
+        assert_eq!((meta.min_time, meta.max_time), (0, 2 * 3_600_000));
+        assert_eq!(count(&db), before - 30);
     }
 }

@@ -34,6 +34,20 @@
 //! run on a corrupted block) unless a loaded block lists it as a parent.
 //! A block whose `meta.json` cannot be read is skipped with an error log.
 //!
+//! With [`BlockStoreOptions::skip_corrupted`] (what [`Db`](crate::Db)
+//! uses) the store keeps running instead: a block that fails to open,
+//! `meta.json` included, is logged (by ULID, once) and listed in
+//! [`BlockStore::failed`], never queried, compacted, or given tombstones,
+//! and is opened again at each reload (a repaired block comes back). It
+//! is deleted only when a loaded block lists it as a parent, when its
+//! `meta.json` marks it `deletable`, or by retention: retention is decided
+//! for the healthy blocks among themselves, as if the failed blocks did
+//! not exist, and a failed block whose `meta.json` is readable is deleted
+//! when retention over *all* blocks (its `maxTime` from `meta.json`, its
+//! size the bytes of its directory) would delete it. So a damaged block
+//! ages out like any other, but can never cause the deletion of a healthy
+//! one (a bogus `maxTime` in its meta cannot expire the others).
+//!
 //! # Deleting
 //!
 //! A block is deleted by renaming it to `<ULID>.tmp-for-deletion` (atomic,
@@ -65,7 +79,7 @@ use ember_storage::{MergeQuerier, Querier, Queryable, StorageError};
 use parking_lot::{Mutex, RwLock};
 use ulid::Ulid;
 
-use crate::block::Block;
+use crate::block::{Block, FailedBlock};
 use crate::chunk_file::sync_dir;
 use crate::compact::{
     is_simulated, update_meta, CompactOutcome, Compactor, CompactorOptions, Crash, Step,
@@ -211,6 +225,10 @@ pub struct BlockStoreOptions {
     /// Bytes outside blocks that count against size retention, asked at
     /// each reload (Prometheus counts the WAL and head chunk files).
     pub extra_size: Option<ExtraSizeFn>,
+    /// Leave blocks that fail to open out, listed in
+    /// [`BlockStore::failed`], instead of failing to open or reload (see
+    /// the module docs). `false` is Prometheus' behaviour.
+    pub skip_corrupted: bool,
 }
 
 impl std::fmt::Debug for BlockStoreOptions {
@@ -219,6 +237,7 @@ impl std::fmt::Debug for BlockStoreOptions {
             .field("compactor", &self.compactor)
             .field("retention", &self.retention)
             .field("extra_size", &self.extra_size.is_some())
+            .field("skip_corrupted", &self.skip_corrupted)
             .finish()
     }
 }
@@ -272,6 +291,7 @@ impl Queryable for BlockSnapshot {
 struct ReloadPlan {
     keep: Vec<Arc<Block>>,
     delete: BTreeSet<Ulid>,
+    failed: Vec<FailedBlock>,
 }
 
 /// The blocks of a live data directory (see the module docs).
@@ -280,7 +300,9 @@ pub struct BlockStore {
     compactor: Compactor,
     retention: RetentionPolicy,
     extra_size: Option<ExtraSizeFn>,
+    skip_corrupted: bool,
     blocks: RwLock<Arc<[Arc<Block>]>>,
+    failed: RwLock<Arc<[FailedBlock]>>,
     /// Serializes everything that changes blocks on disk.
     cmtx: Mutex<()>,
 }
@@ -292,6 +314,7 @@ impl std::fmt::Debug for BlockStore {
             .field("compactor", &self.compactor)
             .field("retention", &self.retention)
             .field("blocks", &self.blocks.read().len())
+            .field("failed", &self.failed.read().len())
             .finish()
     }
 }
@@ -306,7 +329,9 @@ impl BlockStore {
             compactor: Compactor::new(opts.compactor)?,
             retention: opts.retention,
             extra_size: opts.extra_size,
+            skip_corrupted: opts.skip_corrupted,
             blocks: RwLock::new(Arc::from(Vec::new())),
+            failed: RwLock::new(Arc::from(Vec::new())),
             cmtx: Mutex::new(()),
             dir,
         };
@@ -340,11 +365,27 @@ impl BlockStore {
         }
     }
 
+    /// The blocks left out because they failed to open (always empty
+    /// without [`BlockStoreOptions::skip_corrupted`]).
+    pub fn failed(&self) -> Arc<[FailedBlock]> {
+        self.failed.read().clone()
+    }
+
     /// Opens new blocks, and deletes replaced, deletable and expired ones
     /// (see the module docs). Returns the deleted blocks.
     pub fn reload(&self) -> Result<Vec<Ulid>, TsdbError> {
         let _g = self.cmtx.lock();
         self.reload_locked(&BTreeSet::new(), &BTreeSet::new())
+    }
+
+    /// Loads block `ulid`, just written into the data directory by someone
+    /// else (the head's compaction): reloads, which also deletes what the
+    /// new block replaces and applies retention. If the block cannot be
+    /// loaded it is removed again and the error returned. Returns the
+    /// deleted blocks.
+    pub fn add_block(&self, ulid: Ulid) -> Result<Vec<Ulid>, TsdbError> {
+        let _g = self.cmtx.lock();
+        self.install(ulid, &self.dir.join(ulid.to_string()))
     }
 
     fn reload_locked(
@@ -364,7 +405,8 @@ impl BlockStore {
     ) -> Result<ReloadPlan, TsdbError> {
         let current = self.snapshot();
         let mut loadable: Vec<Arc<Block>> = Vec::new();
-        let mut corrupted: BTreeMap<Ulid, TsdbError> = BTreeMap::new();
+        let mut corrupted: BTreeMap<Ulid, (PathBuf, BlockMeta, TsdbError)> = BTreeMap::new();
+        let mut failed = Vec::new();
         for (ulid, path) in block_dirs(&self.dir)? {
             if !refresh.contains(&ulid) {
                 if let Some(b) = current.block(ulid) {
@@ -372,14 +414,25 @@ impl BlockStore {
                     continue;
                 }
             }
-            if let Err(error) = BlockMeta::read(&path) {
-                tracing::error!(dir = %path.display(), %error, "failed to read meta.json for a block during reload; skipping");
-                continue;
-            }
+            let meta = match BlockMeta::read(&path) {
+                Ok((meta, _)) => meta,
+                Err(error) if self.skip_corrupted => {
+                    failed.push(FailedBlock {
+                        dir: path,
+                        ulid,
+                        error,
+                    });
+                    continue;
+                }
+                Err(error) => {
+                    tracing::error!(dir = %path.display(), %error, "failed to read meta.json for a block during reload; skipping");
+                    continue;
+                }
+            };
             match Block::open(&path) {
                 Ok(b) => loadable.push(Arc::new(b)),
                 Err(e) => {
-                    corrupted.insert(ulid, e);
+                    corrupted.insert(ulid, (path, meta, e));
                 }
             }
         }
@@ -396,14 +449,16 @@ impl BlockStore {
                 delete.insert(p.ulid);
             }
         }
-        if let Some((ulid, error)) = corrupted.pop_first() {
-            for (other, e) in &corrupted {
-                tracing::error!(block = %other, error = %e, "corrupted block");
+        if !self.skip_corrupted {
+            if let Some((ulid, (_, _, error))) = corrupted.pop_first() {
+                for (other, (_, _, e)) in &corrupted {
+                    tracing::error!(block = %other, error = %e, "corrupted block");
+                }
+                return Err(error.context(format!("corrupted block {ulid}")));
             }
-            return Err(error.context(format!("corrupted block {ulid}")));
         }
 
-        let candidates: Vec<RetentionCandidate> = loadable
+        let mut candidates: Vec<RetentionCandidate> = loadable
             .iter()
             .filter(|b| !delete.contains(&b.ulid()))
             .map(|b| RetentionCandidate::new(b.meta(), b.size().total()))
@@ -414,6 +469,28 @@ impl BlockStore {
             tracing::info!(blocks = ?expired, "deleting blocks beyond retention");
         }
         delete.extend(expired);
+        if !corrupted.is_empty() {
+            // Failed blocks age out with the others but never expire a
+            // healthy block (see the module docs).
+            candidates.extend(
+                corrupted
+                    .iter()
+                    .map(|(_, (path, meta, _))| RetentionCandidate::new(meta, dir_size(path))),
+            );
+            let expired = blocks_beyond_retention(&self.retention, &candidates, extra);
+            for (ulid, (path, meta, error)) in corrupted {
+                if meta.compaction.deletable || expired.contains(&ulid) {
+                    tracing::info!(block = %ulid, "deleting block that cannot be opened: beyond retention or deletable");
+                    delete.insert(ulid);
+                } else {
+                    failed.push(FailedBlock {
+                        dir: path,
+                        ulid,
+                        error,
+                    });
+                }
+            }
+        }
 
         let mut keep: Vec<Arc<Block>> = loadable
             .into_iter()
@@ -421,11 +498,23 @@ impl BlockStore {
             .collect();
         keep.sort_by_key(|a| (a.meta().min_time, a.ulid()));
         warn_overlaps(&keep);
-        Ok(ReloadPlan { keep, delete })
+        failed.sort_by_key(|f| f.ulid);
+        Ok(ReloadPlan {
+            keep,
+            delete,
+            failed,
+        })
     }
 
     /// Switches to the planned blocks, then deletes the others.
     fn apply_reload(&self, plan: ReloadPlan) -> Result<Vec<Ulid>, TsdbError> {
+        let was_failed = self.failed();
+        for f in &plan.failed {
+            if !was_failed.iter().any(|w| w.ulid == f.ulid) {
+                tracing::error!(block = %f.ulid, error = %f.error, "block cannot be opened; left out: its data is not queryable");
+            }
+        }
+        *self.failed.write() = Arc::from(plan.failed);
         *self.blocks.write() = Arc::from(plan.keep);
         let mut deleted = Vec::new();
         for ulid in plan.delete {
@@ -482,8 +571,15 @@ impl BlockStore {
     /// Reloads after writing block `ulid` in `dir`, which deletes the
     /// blocks it replaces. If the new block cannot be loaded, it is removed
     /// again (its parents are intact) and the error returned.
-    fn install(&self, ulid: Ulid, dir: &Path) -> Result<(), TsdbError> {
-        let plan = match self.plan_reload(&BTreeSet::new(), &BTreeSet::new()) {
+    fn install(&self, ulid: Ulid, dir: &Path) -> Result<Vec<Ulid>, TsdbError> {
+        let res = self.plan_reload(&BTreeSet::new(), &BTreeSet::new());
+        let res = res.and_then(
+            |mut plan| match plan.failed.iter().position(|f| f.ulid == ulid) {
+                Some(i) => Err(plan.failed.swap_remove(i).error),
+                None => Ok(plan),
+            },
+        );
+        let plan = match res {
             Ok(p) => p,
             Err(e) => {
                 if !is_simulated(&e) {
@@ -494,8 +590,7 @@ impl BlockStore {
                 return Err(e.context(format!("reload blocks after writing {ulid}")));
             }
         };
-        self.apply_reload(plan)?;
-        Ok(())
+        self.apply_reload(plan)
     }
 
     /// Deletes the samples in `[mint, maxt]` of the series `matchers`
@@ -609,6 +704,21 @@ fn delete_in_block(
     update_meta(dir, |m| m.stats.num_tombstones = total)?;
     tracing::debug!(block = %block.ulid(), tombstones = total, "wrote tombstones");
     Ok(Some(Block::open(dir)?))
+}
+
+/// Bytes of the files under `dir`; what cannot be read counts as 0.
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// Logs overlapping blocks (sorted by `minTime`).

@@ -86,7 +86,7 @@ pub mod writer;
 pub use block::{open_blocks, Block, BlockDir, BlockQuerier, BlockSize, FailedBlock};
 pub use chunk_file::{ChunkReader, ChunkRef, ChunkView, ChunkWriter};
 pub use compact::{CompactOutcome, Compactor, CompactorOptions};
-pub use db::{CompactReport, Db, DbOptions};
+pub use db::{CompactReport, CompactionTask, Db, DbOptions};
 pub use dir::{BlockSnapshot, BlockStore, BlockStoreOptions};
 pub use dump::{dump_samples, DumpStats};
 pub use error::TsdbError;

@@ -45,6 +45,11 @@ pub struct BlockWriterOptions {
     pub max_chunk_bytes: Option<usize>,
     /// Largest chunk segment file.
     pub segment_size: u64,
+    /// The block's range `[minTime, maxTime)`, as the head's compaction
+    /// sets it (Prometheus writes a head block over the range it cut from
+    /// the head, not over its samples). Every sample must lie inside it.
+    /// `None`: the samples' range, `[oldest, newest + 1)`.
+    pub block_range: Option<(i64, i64)>,
 }
 
 impl Default for BlockWriterOptions {
@@ -55,6 +60,7 @@ impl Default for BlockWriterOptions {
             samples_per_chunk: 120,
             max_chunk_bytes: None,
             segment_size: DEFAULT_SEGMENT_SIZE,
+            block_range: None,
         }
     }
 }
@@ -286,15 +292,25 @@ impl BlockWriter {
 
     /// Like [`flush`](Self::flush) with a given ULID.
     ///
-    /// The block covers `[oldest, newest + 1)`, as Prometheus' block
-    /// writer sets it.
+    /// The block covers [`block_range`](BlockWriterOptions::block_range)
+    /// if set (a sample outside it is an error), else `[oldest, newest +
+    /// 1)`, as Prometheus' block writer sets it.
     pub fn flush_with_ulid(
         self,
         dir: &Path,
         ulid: Ulid,
     ) -> Result<Option<WrittenBlock>, TsdbError> {
-        let Some((min_time, max_time)) = self.time_range() else {
+        let Some((oldest, newest)) = self.time_range() else {
             return Ok(None);
+        };
+        let (min_time, max_time) = match self.opts.block_range {
+            Some((min, max)) if min <= oldest && newest < max => (min, max),
+            Some((min, max)) => {
+                return Err(TsdbError::InvalidInput(format!(
+                    "samples in [{oldest}, {newest}] do not fit the block range [{min}, {max})"
+                )))
+            }
+            None => (oldest, newest.saturating_add(1)),
         };
         let final_dir = dir.join(ulid.to_string());
         let tmp = dir.join(format!("{ulid}{TMP_FOR_CREATION_SUFFIX}"));
@@ -302,7 +318,7 @@ impl BlockWriter {
             fs::remove_dir_all(&tmp).at(&tmp)?;
         }
         fs::create_dir_all(&tmp).at(&tmp)?;
-        let res = self.write_into(&tmp, ulid, min_time, max_time.saturating_add(1));
+        let res = self.write_into(&tmp, ulid, min_time, max_time);
         let (meta, size) = match res {
             Ok(ok) => ok,
             Err(e) => {
@@ -467,6 +483,26 @@ mod tests {
         let w = BlockWriter::new(BlockWriterOptions::default());
         assert!(w.flush(dir.path()).unwrap().is_none());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn explicit_block_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = BlockWriterOptions {
+            block_range: Some((0, 100)),
+            ..BlockWriterOptions::default()
+        };
+        let l = labels!("__name__" => "x");
+        let mut w = BlockWriter::new(opts);
+        w.append(&l, 10, 1.0).unwrap();
+        w.append(&l, 20, 1.0).unwrap();
+        let b = w.flush(dir.path()).unwrap().unwrap();
+        assert_eq!((b.meta.min_time, b.meta.max_time), (0, 100));
+
+        let mut w = BlockWriter::new(opts);
+        w.append(&l, 100, 1.0).unwrap();
+        assert!(w.flush(dir.path()).is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

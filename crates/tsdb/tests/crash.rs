@@ -90,7 +90,7 @@ fn crash_child_writer() {
         return; // Not the child: nothing to do.
     };
     let compact = std::env::var_os(COMPACT_ENV).is_some();
-    let mut db = Db::open(&dir, options(compact)).expect("child open");
+    let db = Db::open(&dir, options(compact)).expect("child open");
     // Continue after what is there.
     let mut t = read_all(&db)
         .iter()

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ember_model::{labels, MatchOp};
+use ember_model::{labels, MatchOp, Matcher};
 
 use super::*;
 use crate::compact::tests::{read_all, read_dir, write_block, Bits, Data};
@@ -625,4 +625,131 @@ fn crash_during_clean_tombstones() {
         }
         no_tmp(p);
     }
+}
+
+fn skip_corrupted() -> BlockStoreOptions {
+    BlockStoreOptions {
+        skip_corrupted: true,
+        ..opts()
+    }
+}
+
+/// Makes block `id` fail to open (its index is garbage).
+fn corrupt(dir: &Path, id: Ulid) {
+    fs::write(dir.join(id.to_string()).join("index"), b"garbage").unwrap();
+}
+
+#[test]
+fn skip_corrupted_compacts_around_failed_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let bad = block(p, 0, 2 * H);
+    for (a, b) in [
+        (2 * H, 4 * H),
+        (4 * H, 6 * H),
+        (6 * H, 8 * H),
+        (8 * H, 10 * H),
+    ] {
+        block(p, a, b);
+    }
+    corrupt(p, bad);
+    let want = {
+        let healthy = tempfile::tempdir().unwrap();
+        for (a, b) in [
+            (2 * H, 4 * H),
+            (4 * H, 6 * H),
+            (6 * H, 8 * H),
+            (8 * H, 10 * H),
+        ] {
+            block(healthy.path(), a, b);
+        }
+        read_dir(healthy.path())
+    };
+    // Strict: the store refuses to open.
+    assert!(BlockStore::open(p, opts()).is_err());
+
+    let s = BlockStore::open(p, skip_corrupted()).unwrap();
+    let failed: Vec<Ulid> = s.failed().iter().map(|f| f.ulid).collect();
+    assert_eq!(failed, [bad]);
+    assert_eq!(s.snapshot().blocks().len(), 4);
+    let written = s.compact().unwrap();
+    assert!(!written.is_empty());
+    for b in s.snapshot().blocks() {
+        assert!(b.meta().compaction.parents.iter().all(|d| d.ulid != bad));
+        assert!(b.meta().min_time >= 2 * H);
+    }
+    assert_eq!(read_store(&s), want);
+    // Left alone on disk, still listed; tombstones skip it.
+    assert!(p.join(bad.to_string()).join("meta.json").exists());
+    s.delete(0, 10 * H, &[Matcher::equal("job", "api")])
+        .unwrap();
+    assert_eq!(s.reload().unwrap(), Vec::<Ulid>::new());
+    assert_eq!(s.failed().len(), 1);
+
+    // A block whose meta.json is unreadable is listed too.
+    let worse = block(p, 10 * H, 12 * H);
+    fs::write(p.join(worse.to_string()).join("meta.json"), b"{").unwrap();
+    s.reload().unwrap();
+    let failed: Vec<Ulid> = s.failed().iter().map(|f| f.ulid).collect();
+    assert_eq!(failed, [bad, worse]);
+}
+
+#[test]
+fn failed_blocks_age_out_but_never_expire_healthy_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let old_bad = block(p, 0, 2 * H);
+    let good = [block(p, 20 * H, 22 * H), block(p, 22 * H, 24 * H)];
+    corrupt(p, old_bad);
+    let s = BlockStore::open(
+        p,
+        BlockStoreOptions {
+            retention: RetentionPolicy {
+                time: Some(10 * H),
+                size: None,
+            },
+            ..skip_corrupted()
+        },
+    )
+    .unwrap();
+    // Beyond retention: deleted although it cannot be opened.
+    assert!(s.failed().is_empty());
+    assert!(!p.join(old_bad.to_string()).exists());
+
+    // A failed block whose meta claims a far later range: the healthy
+    // blocks are not expired by it, and it is the newest, so it stays.
+    let new_bad = block(p, 1000 * H, 1002 * H);
+    corrupt(p, new_bad);
+    assert!(s.reload().unwrap().is_empty());
+    let kept: Vec<Ulid> = s.snapshot().blocks().iter().map(|b| b.ulid()).collect();
+    assert_eq!(kept, good);
+    let failed: Vec<Ulid> = s.failed().iter().map(|f| f.ulid).collect();
+    assert_eq!(failed, [new_bad]);
+
+    // Size: the healthy blocks fit exactly; an older failed block takes
+    // the total over the limit and goes.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let bad = block(p, 10 * H, 12 * H);
+    let good = [block(p, 20 * H, 22 * H), block(p, 22 * H, 24 * H)];
+    corrupt(p, bad);
+    let healthy_size = BlockStore::open(p, skip_corrupted())
+        .unwrap()
+        .snapshot()
+        .size();
+    let s = BlockStore::open(
+        p,
+        BlockStoreOptions {
+            retention: RetentionPolicy {
+                time: None,
+                size: Some(healthy_size),
+            },
+            ..skip_corrupted()
+        },
+    )
+    .unwrap();
+    assert!(s.failed().is_empty());
+    assert!(!p.join(bad.to_string()).exists());
+    let kept: Vec<Ulid> = s.snapshot().blocks().iter().map(|b| b.ulid()).collect();
+    assert_eq!(kept, good);
 }

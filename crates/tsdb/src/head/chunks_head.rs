@@ -43,7 +43,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -519,6 +519,9 @@ impl HeadChunkFiles {
         if cur.pending.is_empty() {
             return Ok(());
         }
+        // From `flushed` explicitly: a failed write (a full disk) may have
+        // written part of the buffer, which is written again here.
+        cur.file.seek(SeekFrom::Start(cur.flushed)).at(&cur.path)?;
         cur.file.write_all(&cur.pending).at(&cur.path)?;
         cur.flushed += cur.pending.len() as u64;
         cur.pending.clear();

@@ -691,8 +691,9 @@ impl Head {
     /// with `opts` (chunks cut again by the writer's rule). Returns `None`
     /// if there is no sample in the range.
     ///
-    /// The block's range is that of its samples (`[oldest, newest + 1)`),
-    /// as [`BlockWriter`] sets it.
+    /// The block's range is [`BlockWriterOptions::block_range`] if set
+    /// (the DB sets `[mint, maxt)`, as Prometheus does), else that of its
+    /// samples (`[oldest, newest + 1)`).
     pub fn write_block(
         &self,
         dir: &Path,
