@@ -1,6 +1,7 @@
-//! Byte-level scanning shared by the text and OpenMetrics parsers: character
-//! classes, names, quoted strings, escapes, numbers, label sets, and the
-//! `next` step both parsers take. What differs between the formats (blanks, separators, which
+//! Byte-level scanning shared by the text and OpenMetrics parsers (and the
+//! name checks of `check_metrics`): character classes, names, quoted
+//! strings, escapes, numbers, label sets, and the `next` step both parsers
+//! take. What differs between the formats (blanks, separators, which
 //! escapes, what ends a token) stays with each parser or is a parameter
 //! here.
 
@@ -251,6 +252,20 @@ pub(crate) fn scan_name(b: &[u8], pos: usize) -> usize {
 #[inline]
 pub(crate) fn scan_label_name(b: &[u8], pos: usize) -> usize {
     scan_while(b, pos, LABEL)
+}
+
+/// Whether `name` is a legacy metric name, `[a-zA-Z_:][a-zA-Z0-9_:]*`
+/// (`ember_model::is_valid_legacy_metric_name` of bytes).
+#[inline]
+pub(crate) fn legacy_metric_name(name: &[u8]) -> bool {
+    name.first().is_some_and(|&c| is(c, NAME_START)) && scan_name(name, 1) == name.len()
+}
+
+/// Whether `name` is a legacy label name, `[a-zA-Z_][a-zA-Z0-9_]*`
+/// (`ember_model::is_valid_legacy_label_name` of bytes).
+#[inline]
+pub(crate) fn legacy_label_name(name: &[u8]) -> bool {
+    name.first().is_some_and(|&c| is(c, LABEL_START)) && scan_label_name(name, 1) == name.len()
 }
 
 /// A metric name, its raw range (between the quotes, when quoted) and, for
