@@ -129,6 +129,29 @@ pub(crate) fn unexpected(input: &[u8], pos: usize, expected: &'static str) -> Pa
     )
 }
 
+/// Builds an [`ParseErrorKind::InvalidNumber`] error for the token `a..e`,
+/// reported at its start.
+pub(crate) fn invalid_number(input: &[u8], a: usize, e: usize, what: &'static str) -> ParseError {
+    error_at(
+        input,
+        a,
+        ParseErrorKind::InvalidNumber {
+            what,
+            text: String::from_utf8_lossy(&input[a..e]).into_owned(),
+        },
+    )
+}
+
+/// Builds an [`ParseErrorKind::InvalidMetricType`] error for the type
+/// `text` of a TYPE line, reported at `pos`, where it starts.
+pub(crate) fn invalid_metric_type(input: &[u8], pos: usize, text: &[u8]) -> ParseError {
+    error_at(
+        input,
+        pos,
+        ParseErrorKind::InvalidMetricType(String::from_utf8_lossy(text).into_owned()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,15 @@
-//! Byte-level scanning shared by the text and OpenMetrics parsers: character
-//! classes, quoted strings, escapes, label sets.
+//! Byte-level scanning shared by the text and OpenMetrics parsers (and the
+//! name checks of `check_metrics`): character classes, names, quoted
+//! strings, escapes, numbers, label sets, and the `next` step both parsers
+//! take. What differs between the formats (blanks, separators, which
+//! escapes, what ends a token) stays with each parser or is a parameter
+//! here.
 
 use ember_model::MetricType;
 
-use crate::error::{error_at, unexpected, ParseError, ParseErrorKind};
-use crate::float::normalize_float_label;
+use crate::entry::{Entry, Raw};
+use crate::error::{error_at, invalid_number, unexpected, ParseError, ParseErrorKind};
+use crate::float::{normalize_float_label, parse_go_float};
 
 /// The input, plus a `&str` view of its longest valid UTF-8 prefix, so that
 /// names and values can be sliced out as `&str` in O(1) without unsafe code
@@ -85,12 +90,78 @@ pub(crate) struct Bufs<'a> {
     pub(crate) key: Vec<u8>,
 }
 
-impl Bufs<'_> {
+impl<'a> Bufs<'a> {
     pub(crate) fn clear(&mut self) {
         self.scratch.clear();
         self.labels.clear();
         self.ex_labels.clear();
         self.key.clear();
+    }
+
+    /// A parser for the series' label set, into `labels`; with `want_key`
+    /// it also builds the start-timestamp key in `key`.
+    #[inline]
+    pub(crate) fn series_labels(
+        &mut self,
+        src: Src<'a>,
+        syntax: Syntax,
+        mtype: MetricType,
+        want_key: bool,
+    ) -> LabelParser<'_, 'a> {
+        LabelParser {
+            src,
+            syntax,
+            mtype,
+            scratch: &mut self.scratch,
+            out: &mut self.labels,
+            key: want_key.then_some(&mut self.key),
+        }
+    }
+
+    /// A parser for an OpenMetrics exemplar's label set, into `ex_labels`.
+    #[inline]
+    pub(crate) fn exemplar_labels(
+        &mut self,
+        src: Src<'a>,
+        mtype: MetricType,
+    ) -> LabelParser<'_, 'a> {
+        LabelParser {
+            src,
+            syntax: Syntax::OmExemplar,
+            mtype,
+            scratch: &mut self.scratch,
+            out: &mut self.ex_labels,
+            key: None,
+        }
+    }
+}
+
+/// The `next` of both parsers, a lending iterator over entries: runs
+/// `parse_entry` and resolves its entry against the parser's buffers.
+/// `state` gives the parser's finished flag and buffers; the flag is set at
+/// the end of the input and on an error, after which `Ok(None)` is all the
+/// parser returns.
+#[inline]
+pub(crate) fn next_entry<'p, 'a: 'p, P>(
+    parser: &'p mut P,
+    parse_entry: fn(&mut P) -> Result<Option<Raw<'a>>, ParseError>,
+    state: fn(&mut P) -> (&mut bool, &Bufs<'a>),
+) -> Result<Option<Entry<'p>>, ParseError> {
+    if *state(parser).0 {
+        return Ok(None);
+    }
+    let result = parse_entry(parser);
+    let (done, bufs) = state(parser);
+    match result {
+        Ok(Some(raw)) => Ok(Some(raw.resolve(bufs))),
+        Ok(None) => {
+            *done = true;
+            Ok(None)
+        }
+        Err(e) => {
+            *done = true;
+            Err(e)
+        }
     }
 }
 
@@ -175,6 +246,76 @@ fn scan_while(b: &[u8], mut pos: usize, class: u8) -> usize {
 #[inline]
 pub(crate) fn scan_name(b: &[u8], pos: usize) -> usize {
     scan_while(b, pos, NAME)
+}
+
+/// The end of a legacy label name starting at `pos` (`[a-zA-Z0-9_]*`).
+#[inline]
+pub(crate) fn scan_label_name(b: &[u8], pos: usize) -> usize {
+    scan_while(b, pos, LABEL)
+}
+
+/// Whether `name` is a legacy metric name, `[a-zA-Z_:][a-zA-Z0-9_:]*`
+/// (`ember_model::is_valid_legacy_metric_name` of bytes).
+#[inline]
+pub(crate) fn legacy_metric_name(name: &[u8]) -> bool {
+    name.first().is_some_and(|&c| is(c, NAME_START)) && scan_name(name, 1) == name.len()
+}
+
+/// Whether `name` is a legacy label name, `[a-zA-Z_][a-zA-Z0-9_]*`
+/// (`ember_model::is_valid_legacy_label_name` of bytes).
+#[inline]
+pub(crate) fn legacy_label_name(name: &[u8]) -> bool {
+    name.first().is_some_and(|&c| is(c, LABEL_START)) && scan_label_name(name, 1) == name.len()
+}
+
+/// A metric name, its raw range (between the quotes, when quoted) and, for
+/// [`metric_name`], where it ends.
+pub(crate) type RawName<'a> = (Str<'a>, usize, usize);
+
+/// The legacy metric name at `pos`, whose first byte the caller has checked
+/// with [`is_name_start`].
+#[inline]
+pub(crate) fn bare_metric_name<'a>(src: Src<'a>, pos: usize) -> Result<RawName<'a>, ParseError> {
+    let end = scan_name(src.bytes, pos);
+    Ok((Str::In(src.text(pos, end, "metric name")?), pos, end))
+}
+
+/// The metric name of a HELP, TYPE or UNIT line, at `pos`: quoted (raw
+/// newlines allowed, `\\`, `\n` and `\"` resolved into `scratch`) or
+/// legacy. Returns the name, its raw range and where it ends; with neither
+/// at `pos`, an error saying `expected`.
+pub(crate) fn metric_name<'a>(
+    src: Src<'a>,
+    pos: usize,
+    scratch: &mut String,
+    expected: &'static str,
+) -> Result<(RawName<'a>, usize), ParseError> {
+    let b = src.bytes;
+    match b.get(pos) {
+        Some(b'"') => {
+            let e = scan_quoted(b, pos, true, false).map_err(|_| unexpected(b, pos, expected))?;
+            let raw = src.text(pos + 1, e - 1, "metric name")?;
+            let name = unescape(raw, Escapes::Value, scratch);
+            Ok(((name, pos + 1, e - 1), e))
+        }
+        Some(&c) if is_name_start(c) => {
+            let name = bare_metric_name(src, pos)?;
+            Ok((name, name.2))
+        }
+        _ => Err(unexpected(b, pos, expected)),
+    }
+}
+
+/// The float (Go syntax) in the token `a..e`, or an invalid-number error
+/// naming `what`.
+#[inline]
+pub(crate) fn parse_float(
+    b: &[u8],
+    a: usize,
+    e: usize,
+    what: &'static str,
+) -> Result<f64, ParseError> {
+    parse_go_float(&b[a..e]).ok_or_else(|| invalid_number(b, a, e, what))
 }
 
 /// The end of a text-format value token (`[^{ \t\n\0]*`).
@@ -350,7 +491,7 @@ pub(crate) enum Syntax {
 
 /// A metric name found inside braces: its text and the raw (escaped) byte
 /// range between the quotes.
-pub(crate) type NameInBraces<'a> = Option<(Str<'a>, usize, usize)>;
+pub(crate) type NameInBraces<'a> = Option<RawName<'a>>;
 
 /// State for parsing one label set.
 pub(crate) struct LabelParser<'s, 'a> {
@@ -395,7 +536,7 @@ impl<'a> LabelParser<'_, 'a> {
             let (lname, raw_a, raw_b, after, quoted) = match b.get(p) {
                 Some(b'}') => return Ok(p + 1),
                 Some(&c) if is(c, LABEL_START) => {
-                    let e = scan_while(b, p + 1, LABEL);
+                    let e = scan_label_name(b, p + 1);
                     let n = self.src.text(p, e, "label name")?;
                     (Str::In(n), p, e, e, false)
                 }

@@ -18,6 +18,7 @@ use ember_model::{is_valid_legacy_label_name, is_valid_legacy_metric_name, Metri
 use crate::entry::Entry;
 use crate::error::{error_at, ParseError, ParseErrorKind};
 use crate::float::parse_go_float;
+use crate::lex::{legacy_label_name, legacy_metric_name, scan_label_name, scan_name};
 use crate::openmetrics::{OpenMetricsParser, ParserOptions};
 use crate::seen::{FastState, SeenSet};
 use crate::text::TextParser;
@@ -406,46 +407,6 @@ fn qb(s: &[u8]) -> String {
     q(&String::from_utf8_lossy(s))
 }
 
-/// Bytes that may continue a legacy label name (`[a-zA-Z0-9_]`) and, with
-/// `:`, a legacy metric name.
-const fn name_bytes(colon: bool) -> [bool; 256] {
-    let mut t = [false; 256];
-    let mut c = 0;
-    while c < 256 {
-        let b = c as u8;
-        t[c] = b.is_ascii_alphanumeric() || b == b'_' || (colon && b == b':');
-        c += 1;
-    }
-    t
-}
-
-const METRIC_NAME_BYTES: [bool; 256] = name_bytes(true);
-const LABEL_NAME_BYTES: [bool; 256] = name_bytes(false);
-
-/// [`is_valid_legacy_metric_name`] of bytes (legacy names are ASCII).
-fn legacy_metric_name(name: &[u8]) -> bool {
-    match name.split_first() {
-        Some((c, rest)) => {
-            !c.is_ascii_digit()
-                && METRIC_NAME_BYTES[usize::from(*c)]
-                && rest.iter().all(|&c| METRIC_NAME_BYTES[usize::from(c)])
-        }
-        None => false,
-    }
-}
-
-/// [`is_valid_legacy_label_name`] of bytes (legacy names are ASCII).
-fn legacy_label_name(name: &[u8]) -> bool {
-    match name.split_first() {
-        Some((c, rest)) => {
-            !c.is_ascii_digit()
-                && LABEL_NAME_BYTES[usize::from(*c)]
-                && rest.iter().all(|&c| LABEL_NAME_BYTES[usize::from(c)])
-        }
-        None => false,
-    }
-}
-
 /// Go's `strconv.ParseInt(s, 10, 64)` succeeds: an optional sign, then
 /// decimal digits that fit an `i64`.
 fn parses_as_i64(s: &[u8]) -> bool {
@@ -520,6 +481,26 @@ impl<'a> StrictText<'a> {
 
     fn fail<T>(&self, msg: String) -> Result<T, Stop> {
         Err(Stop::At(self.pos.saturating_sub(1), msg))
+    }
+
+    /// Resolves the escape `\c` into `acc`: `\\`, `\"` and `\n` are the
+    /// only escapes the Go client parser takes.
+    #[inline]
+    fn put_escape(&mut self, acc: &mut Acc, c: u8) -> Result<(), Stop> {
+        let resolved = match c {
+            b'\\' | b'"' => c,
+            b'n' => b'\n',
+            _ => return self.fail(format!("invalid escape sequence '\\{}'", char::from(c))),
+        };
+        acc.put(self.b, &mut self.line_buf, resolved);
+        Ok(())
+    }
+
+    /// Keeps the current input byte in `acc`.
+    #[inline]
+    fn keep_current(&mut self, acc: &mut Acc) {
+        let at = self.at();
+        acc.keep(self.b, &mut self.line_buf, at);
     }
 
     #[inline]
@@ -949,22 +930,13 @@ impl<'a> StrictText<'a> {
         loop {
             let c = self.cur;
             if escapes && escaped {
-                match c {
-                    b'\\' | b'"' => acc.put(self.b, &mut self.line_buf, c),
-                    b'n' => acc.put(self.b, &mut self.line_buf, b'\n'),
-                    _ => {
-                        return self.fail(format!("invalid escape sequence '\\{}'", char::from(c)))
-                    }
-                }
+                self.put_escape(&mut acc, c)?;
                 escaped = false;
             } else {
                 match c {
                     b'\n' => return Ok(acc.tok(&self.line_buf)),
                     b'\\' => escaped = true,
-                    _ => {
-                        let at = self.at();
-                        acc.keep(self.b, &mut self.line_buf, at);
-                    }
+                    _ => self.keep_current(&mut acc),
                 }
             }
             self.read()?;
@@ -975,14 +947,14 @@ impl<'a> StrictText<'a> {
     fn metric_name_token(&mut self) -> Result<Tok, Stop> {
         let start = |c: u8| c.is_ascii_alphabetic() || c == b'_' || c == b'"' || c == b':';
         let cont = |c: u8, quoted: bool| start(c) || c.is_ascii_digit() || quoted;
-        self.name_token(start, cont, &METRIC_NAME_BYTES, "metric name")
+        self.name_token(start, cont, scan_name, "metric name")
     }
 
     /// A label name, possibly quoted, starting at the current byte.
     fn label_name_token(&mut self) -> Result<Tok, Stop> {
         let start = |c: u8| c.is_ascii_alphabetic() || c == b'_' || c == b'"';
         let cont = |c: u8, quoted: bool| start(c) || c.is_ascii_digit() || quoted;
-        self.name_token(start, cont, &LABEL_NAME_BYTES, "label name")
+        self.name_token(start, cont, scan_label_name, "label name")
     }
 
     #[inline]
@@ -990,7 +962,7 @@ impl<'a> StrictText<'a> {
         &mut self,
         start: impl Fn(u8) -> bool,
         cont: impl Fn(u8, bool) -> bool,
-        plain: &[bool; 256],
+        plain: fn(&[u8], usize) -> usize,
         what: &str,
     ) -> Result<Tok, Stop> {
         let from = self.at();
@@ -1000,12 +972,11 @@ impl<'a> StrictText<'a> {
         // The common case, an unquoted name: the run of name bytes, unless
         // a quote continues it.
         if self.cur != b'"' {
-            let rest = self.b.get(self.pos..).unwrap_or_default();
-            // `plain`: what `cont` takes unquoted, but a quote.
-            let Some(k) = rest.iter().position(|&c| !plain[usize::from(c)]) else {
+            // `plain` scans what `cont` takes unquoted, but a quote.
+            let end = plain(self.b, self.pos);
+            if end >= self.b.len() {
                 return Err(Stop::Eof);
-            };
-            let end = self.pos + k;
+            }
             if self.b.get(end) != Some(&b'"') {
                 self.read_to(end)?;
                 return Ok(Tok::In(from, end));
@@ -1016,13 +987,7 @@ impl<'a> StrictText<'a> {
         loop {
             let c = self.cur;
             if escaped {
-                match c {
-                    b'\\' | b'"' => acc.put(self.b, &mut self.line_buf, c),
-                    b'n' => acc.put(self.b, &mut self.line_buf, b'\n'),
-                    _ => {
-                        return self.fail(format!("invalid escape sequence '\\{}'", char::from(c)))
-                    }
-                }
+                self.put_escape(&mut acc, c)?;
                 escaped = false;
             } else {
                 match c {
@@ -1038,10 +1003,7 @@ impl<'a> StrictText<'a> {
                         return self.fail(format!("{what} {} contains unescaped new-line", qb(t)));
                     }
                     b'\\' => escaped = true,
-                    _ => {
-                        let at = self.at();
-                        acc.keep(self.b, &mut self.line_buf, at);
-                    }
+                    _ => self.keep_current(&mut acc),
                 }
             }
             let c = self.read()?;
@@ -1077,13 +1039,7 @@ impl<'a> StrictText<'a> {
         loop {
             let c = self.read()?;
             if escaped {
-                match c {
-                    b'"' | b'\\' => acc.put(self.b, &mut self.line_buf, c),
-                    b'n' => acc.put(self.b, &mut self.line_buf, b'\n'),
-                    _ => {
-                        return self.fail(format!("invalid escape sequence '\\{}'", char::from(c)))
-                    }
-                }
+                self.put_escape(&mut acc, c)?;
                 escaped = false;
                 continue;
             }
@@ -1094,10 +1050,7 @@ impl<'a> StrictText<'a> {
                     return self.fail(format!("label value {} contains unescaped new-line", qb(t)));
                 }
                 b'\\' => escaped = true,
-                _ => {
-                    let at = self.at();
-                    acc.keep(self.b, &mut self.line_buf, at);
-                }
+                _ => self.keep_current(&mut acc),
             }
         }
     }

@@ -4,11 +4,10 @@
 use ember_model::MetricType;
 
 use crate::entry::{Entry, Raw};
-use crate::error::{error_at, unexpected, ParseError, ParseErrorKind};
-use crate::float::parse_go_float;
+use crate::error::{error_at, invalid_metric_type, unexpected, ParseError, ParseErrorKind};
 use crate::lex::{
-    after_line, is_name_start, line_end, om_token, scan_name, scan_quoted, unescape, Bufs, Escapes,
-    LabelParser, NameInBraces, Src, Str, Syntax,
+    after_line, bare_metric_name, is_name_start, line_end, metric_name, next_entry, om_token,
+    parse_float, scan_name, unescape, Bufs, Escapes, NameInBraces, Src, Str, Syntax,
 };
 
 /// Options for [`OpenMetricsParser`].
@@ -117,20 +116,7 @@ impl<'a> OpenMetricsParser<'a> {
     // `Iterator::next`.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<Entry<'_>>, ParseError> {
-        if self.done {
-            return Ok(None);
-        }
-        match self.parse_entry() {
-            Ok(Some(raw)) => Ok(Some(raw.resolve(&self.bufs))),
-            Ok(None) => {
-                self.done = true;
-                Ok(None)
-            }
-            Err(e) => {
-                self.done = true;
-                Err(e)
-            }
-        }
+        next_entry(self, Self::parse_entry, |p| (&mut p.done, &p.bufs))
     }
 
     fn parse_entry(&mut self) -> Result<Option<Raw<'a>>, ParseError> {
@@ -206,25 +192,12 @@ impl<'a> OpenMetricsParser<'a> {
                 "'# HELP ', '# TYPE ', '# UNIT ' or '# EOF'",
             ));
         };
-        let p = start + 7;
-        let (metric, raw_a, raw_b, name_end) = match b.get(p) {
-            Some(b'"') => {
-                let e = scan_quoted(b, p, true, false)
-                    .map_err(|_| unexpected(b, p, "a metric name after the keyword"))?;
-                let raw = self.src.text(p + 1, e - 1, "metric name")?;
-                (
-                    unescape(raw, Escapes::Value, &mut self.bufs.scratch),
-                    p + 1,
-                    e - 1,
-                    e,
-                )
-            }
-            Some(&c) if is_name_start(c) => {
-                let e = scan_name(b, p);
-                (Str::In(self.src.text(p, e, "metric name")?), p, e, e)
-            }
-            _ => return Err(unexpected(b, p, "a metric name after the keyword")),
-        };
+        let ((metric, raw_a, raw_b), name_end) = metric_name(
+            self.src,
+            start + 7,
+            &mut self.bufs.scratch,
+            "a metric name after the keyword",
+        )?;
         if b.get(name_end) != Some(&b' ') {
             return Err(unexpected(
                 b,
@@ -257,15 +230,7 @@ impl<'a> OpenMetricsParser<'a> {
                     b"info" => MetricType::Info,
                     b"stateset" => MetricType::Stateset,
                     b"unknown" => MetricType::Unknown,
-                    other => {
-                        return Err(error_at(
-                            b,
-                            ta,
-                            ParseErrorKind::InvalidMetricType(
-                                String::from_utf8_lossy(other).into_owned(),
-                            ),
-                        ))
-                    }
+                    other => return Err(invalid_metric_type(b, ta, other)),
                 };
                 self.mtype = t;
                 Raw::Type(metric, t)
@@ -398,19 +363,13 @@ fn parse_sample<'a>(
 ) -> Result<(Sample<'a>, usize), ParseError> {
     let b = src.bytes;
     let mut name: NameInBraces<'a> = None;
-    let mut labels = LabelParser {
-        src,
-        syntax: Syntax::OmSeries,
-        mtype,
-        scratch: &mut bufs.scratch,
-        out: &mut bufs.labels,
-        key: want_key.then_some(&mut bufs.key),
-    };
+    let mut labels = bufs.series_labels(src, Syntax::OmSeries, mtype, want_key);
     let mut pos = if b.get(start) == Some(&b'{') {
         labels.parse(start + 1, &mut name)?
     } else {
-        let end = scan_name(b, start);
-        name = Some((Str::In(src.text(start, end, "metric name")?), start, end));
+        let bare = bare_metric_name(src, start)?;
+        let end = bare.2;
+        name = Some(bare);
         if b.get(end) == Some(&b'{') {
             labels.parse(end + 1, &mut name)?
         } else {
@@ -422,7 +381,7 @@ fn parse_sample<'a>(
     };
     let series_end = pos;
     let (va, vb) = om_token(b, pos).ok_or_else(|| unexpected(b, pos, "a space and the value"))?;
-    let value = parse_value(b, va, vb, "value")?;
+    let value = parse_float(b, va, vb, "value")?;
     pos = vb;
     let mut timestamp = None;
     if !b[pos..].starts_with(b" # {") {
@@ -433,19 +392,13 @@ fn parse_sample<'a>(
     }
     let mut exemplar = None;
     if b[pos..].starts_with(b" # {") {
-        let mut ex = LabelParser {
-            src,
-            syntax: Syntax::OmExemplar,
-            mtype,
-            scratch: &mut bufs.scratch,
-            out: &mut bufs.ex_labels,
-            key: None,
-        };
         let mut unused = None;
-        pos = ex.parse(pos + 4, &mut unused)?;
+        pos = bufs
+            .exemplar_labels(src, mtype)
+            .parse(pos + 4, &mut unused)?;
         let (ea, eb) =
             om_token(b, pos).ok_or_else(|| unexpected(b, pos, "a space and the exemplar value"))?;
-        let ex_value = parse_value(b, ea, eb, "exemplar value")?;
+        let ex_value = parse_float(b, ea, eb, "exemplar value")?;
         pos = eb;
         let mut ex_ts = None;
         if let Some((ta, tb)) = om_token(b, pos) {
@@ -484,23 +437,10 @@ fn parse_sample<'a>(
     ))
 }
 
-fn parse_value(b: &[u8], a: usize, e: usize, what: &'static str) -> Result<f64, ParseError> {
-    parse_go_float(&b[a..e]).ok_or_else(|| {
-        error_at(
-            b,
-            a,
-            ParseErrorKind::InvalidNumber {
-                what,
-                text: String::from_utf8_lossy(&b[a..e]).into_owned(),
-            },
-        )
-    })
-}
-
 /// A float-seconds timestamp as milliseconds; NaN and infinities are
 /// rejected.
 fn parse_timestamp(b: &[u8], a: usize, e: usize, what: &'static str) -> Result<i64, ParseError> {
-    let secs = parse_value(b, a, e, what)?;
+    let secs = parse_float(b, a, e, what)?;
     if !secs.is_finite() {
         return Err(error_at(
             b,

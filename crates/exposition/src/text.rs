@@ -4,11 +4,12 @@
 use ember_model::MetricType;
 
 use crate::entry::{Entry, Raw};
-use crate::error::{error_at, unexpected, ParseError, ParseErrorKind};
-use crate::float::parse_go_float;
+use crate::error::{
+    error_at, invalid_metric_type, invalid_number, unexpected, ParseError, ParseErrorKind,
+};
 use crate::lex::{
-    after_line, is_name_start, line_end, scan_digits, scan_name, scan_quoted, scan_text_value,
-    skip_blank, unescape, Bufs, Escapes, LabelParser, NameInBraces, Src, Str, Syntax,
+    after_line, bare_metric_name, is_name_start, line_end, metric_name, next_entry, parse_float,
+    scan_digits, scan_text_value, skip_blank, unescape, Bufs, Escapes, NameInBraces, Src, Syntax,
 };
 
 /// A streaming parser for the Prometheus text format.
@@ -46,25 +47,12 @@ impl<'a> TextParser<'a> {
     // `Iterator::next`.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Option<Entry<'_>>, ParseError> {
-        if self.done {
-            return Ok(None);
-        }
-        self.bufs.clear();
-        match self.parse_entry() {
-            Ok(Some(raw)) => Ok(Some(raw.resolve(&self.bufs))),
-            Ok(None) => {
-                self.done = true;
-                Ok(None)
-            }
-            Err(e) => {
-                self.done = true;
-                Err(e)
-            }
-        }
+        next_entry(self, Self::parse_entry, |p| (&mut p.done, &p.bufs))
     }
 
     fn parse_entry(&mut self) -> Result<Option<Raw<'a>>, ParseError> {
         let b = self.src.bytes;
+        self.bufs.clear();
         loop {
             self.pos = skip_blank(b, self.pos);
             match b.get(self.pos) {
@@ -106,18 +94,8 @@ impl<'a> TextParser<'a> {
         } else {
             "a metric name after TYPE"
         };
-        let (metric, name_end) = match b.get(p) {
-            Some(b'"') => {
-                let e = scan_quoted(b, p, true, false).map_err(|_| unexpected(b, p, expected))?;
-                let raw = self.src.text(p + 1, e - 1, "metric name")?;
-                (unescape(raw, Escapes::Value, &mut self.bufs.scratch), e)
-            }
-            Some(&c) if is_name_start(c) => {
-                let e = scan_name(b, p);
-                (Str::In(self.src.text(p, e, "metric name")?), e)
-            }
-            _ => return Err(unexpected(b, p, expected)),
-        };
+        let ((metric, _, _), name_end) =
+            metric_name(self.src, p, &mut self.bufs.scratch, expected)?;
         if b.get(name_end) == Some(&0) {
             return Err(unexpected(b, name_end, "text after the metric name"));
         }
@@ -144,15 +122,7 @@ impl<'a> TextParser<'a> {
                 b"histogram" => MetricType::Histogram,
                 b"summary" => MetricType::Summary,
                 b"untyped" => MetricType::Unknown,
-                other => {
-                    return Err(error_at(
-                        b,
-                        text_start,
-                        ParseErrorKind::InvalidMetricType(
-                            String::from_utf8_lossy(other).into_owned(),
-                        ),
-                    ))
-                }
+                other => return Err(invalid_metric_type(b, text_start, other)),
             };
             self.mtype = t;
             Ok(Raw::Type(metric, t))
@@ -167,12 +137,9 @@ impl<'a> TextParser<'a> {
         if b.get(start) == Some(&b'{') {
             pos = self.labels(start + 1, &mut name)?;
         } else {
-            let end = scan_name(b, start);
-            name = Some((
-                Str::In(self.src.text(start, end, "metric name")?),
-                start,
-                end,
-            ));
+            let bare = bare_metric_name(self.src, start)?;
+            let end = bare.2;
+            name = Some(bare);
             pos = end;
             let p = skip_blank(b, end);
             if b.get(p) == Some(&b'{') {
@@ -188,32 +155,17 @@ impl<'a> TextParser<'a> {
         if v_end == v {
             return Err(unexpected(b, v, "a value after the metric"));
         }
-        let value = parse_go_float(&b[v..v_end]).ok_or_else(|| {
-            error_at(
-                b,
-                v,
-                ParseErrorKind::InvalidNumber {
-                    what: "value",
-                    text: String::from_utf8_lossy(&b[v..v_end]).into_owned(),
-                },
-            )
-        })?;
+        let value = parse_float(b, v, v_end, "value")?;
         let mut p = skip_blank(b, v_end);
         let mut timestamp = None;
         match b.get(p) {
             None | Some(b'\n') => {}
             Some(c) if c.is_ascii_digit() => {
                 let t_end = scan_digits(b, p);
-                timestamp = Some(parse_int_timestamp(&b[p..t_end]).ok_or_else(|| {
-                    error_at(
-                        b,
-                        p,
-                        ParseErrorKind::InvalidNumber {
-                            what: "timestamp",
-                            text: String::from_utf8_lossy(&b[p..t_end]).into_owned(),
-                        },
-                    )
-                })?);
+                timestamp = Some(
+                    parse_int_timestamp(&b[p..t_end])
+                        .ok_or_else(|| invalid_number(b, p, t_end, "timestamp"))?,
+                );
                 p = skip_blank(b, t_end);
                 if !matches!(b.get(p), None | Some(b'\n')) {
                     return Err(unexpected(b, p, "end of line after the timestamp"));
@@ -233,15 +185,9 @@ impl<'a> TextParser<'a> {
     }
 
     fn labels(&mut self, pos: usize, name: &mut NameInBraces<'a>) -> Result<usize, ParseError> {
-        LabelParser {
-            src: self.src,
-            syntax: Syntax::Text,
-            mtype: self.mtype,
-            scratch: &mut self.bufs.scratch,
-            out: &mut self.bufs.labels,
-            key: None,
-        }
-        .parse(pos, name)
+        self.bufs
+            .series_labels(self.src, Syntax::Text, self.mtype, false)
+            .parse(pos, name)
     }
 }
 
