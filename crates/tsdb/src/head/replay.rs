@@ -11,7 +11,9 @@ use super::series::{labels_hash, ChunkCtx, ChunkLoc, ClosedChunk, MemSeries, U64
 use super::stats::HeadStats;
 use super::{CommitBatch, Head};
 use crate::error::TsdbError;
-use crate::wal::record::{self, Decoder, RecordType, RefMetadata, RefSample, RefSeries};
+use crate::wal::record::{
+    self, Decoder, RecordType, RefMetadata, RefSample, RefSeries, RefTombstone,
+};
 use crate::wal::Wal;
 use ember_chunks::Encoding;
 
@@ -61,6 +63,13 @@ impl WalLog {
         res.map_err(TsdbError::from)
     }
 
+    /// Logs deleted intervals as one Tombstones record.
+    pub(crate) fn log_tombstones(&self, stones: &[RefTombstone]) -> Result<(), TsdbError> {
+        let mut buf = Vec::new();
+        record::encode_tombstones(stones, &mut buf);
+        self.wal.log(&[buf]).map_err(TsdbError::from)
+    }
+
     pub(crate) fn close(&self) -> Result<(), TsdbError> {
         self.wal.close().map_err(TsdbError::from)
     }
@@ -76,10 +85,13 @@ pub struct ReplayReport {
     /// Samples appended from the WAL (those the chunk files already held
     /// are skipped).
     pub samples: u64,
-    /// Samples of series the WAL never declared.
+    /// Deleted intervals applied from the WAL's Tombstones records
+    /// (intervals ending before the head's valid range are skipped).
+    pub tombstones: u64,
+    /// Samples and deleted intervals of series the WAL never declared.
     pub unknown_refs: u64,
-    /// Records the head does not keep (tombstones, exemplars, native
-    /// histograms, m-map markers, unknown types).
+    /// Records the head does not keep (exemplars, native histograms,
+    /// m-map markers, unknown types).
     pub skipped_records: u64,
     /// The corrupt head chunk file found, if any (it was deleted with the
     /// files after it).
@@ -153,6 +165,7 @@ impl Head {
         let mut series_buf: Vec<RefSeries> = Vec::new();
         let mut samples_buf: Vec<RefSample> = Vec::new();
         let mut meta_buf: Vec<RefMetadata> = Vec::new();
+        let mut stones_buf: Vec<RefTombstone> = Vec::new();
         let mut aliases: U64Map<u64> = U64Map::default();
         // The series each WAL reference names, so that samples find their
         // series without the registry's stripe locks and reference counts.
@@ -266,9 +279,33 @@ impl Head {
                         }
                     }
                 }
+                Some(RecordType::Tombstones) => {
+                    stones_buf.clear();
+                    dec.tombstones(rec, &mut stones_buf)?;
+                    for t in stones_buf.drain(..) {
+                        // The reference was handed out, even if its series
+                        // record is gone: never hand it out again.
+                        last_ref = last_ref.max(t.series_ref);
+                        if t.interval.maxt < min_valid {
+                            continue;
+                        }
+                        let r = aliases.get(&t.series_ref).copied().unwrap_or(t.series_ref);
+                        let s = by_wal_ref
+                            .get(&t.series_ref)
+                            .cloned()
+                            .or_else(|| self.series.get_by_ref(r));
+                        match s {
+                            Some(s) => {
+                                s.state.lock().add_tombstone(t.interval);
+                                counts.tombstones += 1;
+                            }
+                            None => counts.unknown_refs += 1,
+                        }
+                    }
+                }
                 _ => {
-                    // Tombstones, exemplars, histograms, m-map markers and
-                    // unknown types: the head keeps none of them yet.
+                    // Exemplars, histograms, m-map markers and unknown
+                    // types: the head keeps none of them yet.
                     dec.decode(rec)?;
                     counts.skipped_records += 1;
                 }
@@ -298,7 +335,7 @@ impl Head {
         }
         if counts.unknown_refs > 0 {
             tracing::warn!(
-                samples = counts.unknown_refs,
+                entries = counts.unknown_refs,
                 "unknown series references in the WAL"
             );
         }
@@ -308,6 +345,7 @@ impl Head {
             records = stats.records,
             series = counts.series,
             samples = counts.samples,
+            tombstones = counts.tombstones,
             mmapped_chunks = counts.mmapped_chunks,
             "WAL replay completed"
         );
