@@ -57,8 +57,27 @@
 //! per series, the chunks overlapping the range — completed chunks as
 //! zero-copy slices of the mapped files (which stay valid even if
 //! truncation deletes the file), the open chunk as a copy of its bytes —
-//! decoded with seek support and trimmed to the range. Output is sorted by
-//! labels when asked. Label names and values come from the postings.
+//! and the series' deleted intervals, decoded with seek support, trimmed
+//! to the range, deleted samples skipped. A series with no sample left in
+//! the range is not returned. Output is sorted by labels when asked.
+//! Label names and values come from the postings, so, as in Prometheus,
+//! they still list series whose samples are all deleted.
+//!
+//! **Deletion** ([`Head::delete`]), as Prometheus' head does it: the
+//! range is clamped to the head's and then to each selected series' time
+//! range, the resulting intervals are logged to the WAL as one Tombstones
+//! record, then added to the series (a boxed [`Intervals`] beside its
+//! chunks, merged as block tombstones are). Chunks are not rewritten:
+//! reads, [`Head::series_in_range`] and so [`Head::write_block`] skip
+//! deleted samples, so compaction writes blocks without them. Because an
+//! interval never reaches past the series' newest sample and appends must
+//! be newer than that sample (deleted or not), a delete never hides later
+//! appends; a sample at a deleted timestamp can come back only as an
+//! out-of-order or duplicate append, and is refused (or, the very same
+//! sample, accepted and dropped). Deletions are not isolated: a querier
+//! sees a delete from the next series it reads, as Prometheus' shared
+//! head tombstones do. Garbage collection drops intervals ending before
+//! the head's new minimum time, and those of removed series with them.
 //!
 //! **Truncation and compaction.** [`Head::truncate`] drops chunks older
 //! than a time, removes series left without samples (garbage collection:
@@ -75,14 +94,21 @@
 //! references and take over their chunks from the files, samples the
 //! chunks already hold are skipped, the rest go into new chunks. WAL
 //! damage at the end is repaired by the WAL. [`Head::replay_report`] says
-//! what was found.
+//! what was found. Tombstones records (from the checkpoint or the
+//! segments) give their series the deleted intervals again, except those
+//! ending before the minimum valid time; checkpoints keep the tombstones
+//! of series still in the head whose interval reaches the checkpoint's
+//! time, as Prometheus' do.
 //!
 //! Not implemented yet: out-of-order ingestion (the
 //! `out_of_order_time_window` option must stay 0; no OOO chunks, no
 //! `wbl/`), native histograms (appends fail with
-//! [`StorageError::Unsupported`]), deletion/tombstones, exemplar storage
-//! (exemplars are accepted and dropped, as with Prometheus' exemplar
-//! storage disabled) and memory snapshots on shutdown. Self-metrics are
+//! [`StorageError::Unsupported`]), exemplar storage (exemplars are
+//! accepted and dropped, as with Prometheus' exemplar storage disabled),
+//! memory snapshots on shutdown, and the whole-series tombstones
+//! (`[MinInt64, MaxInt64]`) with which Prometheus 3.10's stale-series
+//! compaction marks series removed: replay treats them as ordinary
+//! intervals. Self-metrics are
 //! plain atomics in [`HeadStats`] for the DB layer to export. There is no
 //! global state; logs go through `tracing`.
 

@@ -679,6 +679,22 @@ mod tests {
     }
 
     #[test]
+    fn truncation_drops_the_deleted_intervals_before_it() {
+        let cut = CutOptions::default();
+        let mut st = SeriesState::default();
+        for t in 0..10 {
+            st.append(1, t, 0.0, ctx(&cut));
+        }
+        st.add_tombstone(Interval::new(1, 2));
+        st.add_tombstone(Interval::new(4, 6));
+        st.truncate_before(5);
+        let left = st.tombstones.as_deref().map(Intervals::as_slice);
+        assert_eq!(left, Some(&[Interval::new(4, 6)][..]));
+        st.truncate_before(7);
+        assert!(st.tombstones.is_none());
+    }
+
+    #[test]
     fn per_series_memory_stays_small() {
         // The fixed part of a series (its open chunk's 128-byte buffer and
         // its labels come on top). With the `Arc` counts, 232 bytes: one
