@@ -108,9 +108,9 @@
 //! memory snapshots on shutdown, and the whole-series tombstones
 //! (`[MinInt64, MaxInt64]`) with which Prometheus 3.10's stale-series
 //! compaction marks series removed: replay treats them as ordinary
-//! intervals. Self-metrics are
-//! plain atomics in [`HeadStats`] for the DB layer to export. There is no
-//! global state; logs go through `tracing`.
+//! intervals. Self-metrics are plain atomics in [`HeadStats`] for the DB
+//! layer to export (Prometheus has no metric for head deletions). There
+//! is no global state; logs go through `tracing`.
 
 mod appender;
 pub mod chunks_head;
