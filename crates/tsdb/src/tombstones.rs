@@ -94,6 +94,13 @@ impl Intervals {
         self.0.get(i).is_some_and(|iv| iv.mint <= t)
     }
 
+    /// Drops the intervals that end before `t` (those still reaching `t`
+    /// are kept whole).
+    pub fn truncate_before(&mut self, t: i64) {
+        let n = self.0.partition_point(|iv| iv.maxt < t);
+        self.0.drain(..n);
+    }
+
     /// Whether `[mint, maxt]` lies entirely inside one interval.
     pub fn covers(&self, mint: i64, maxt: i64) -> bool {
         let i = self.0.partition_point(|iv| iv.maxt < mint);
@@ -266,6 +273,15 @@ mod tests {
         assert!(v.contains(i64::MIN) && v.contains(i64::MAX) && v.contains(0));
         assert!(!v.contains(61) && !v.contains(-1));
         assert!(v.covers(10, 60) && !v.covers(10, 61));
+        v.truncate_before(i64::MIN);
+        assert_eq!(v.len(), 3);
+        v.truncate_before(0);
+        assert_eq!(
+            v.as_slice(),
+            [Interval::new(0, 60), Interval::new(i64::MAX, i64::MAX)]
+        );
+        v.truncate_before(61);
+        assert_eq!(v.as_slice(), [Interval::new(i64::MAX, i64::MAX)]);
     }
 
     #[test]

@@ -57,8 +57,27 @@
 //! per series, the chunks overlapping the range — completed chunks as
 //! zero-copy slices of the mapped files (which stay valid even if
 //! truncation deletes the file), the open chunk as a copy of its bytes —
-//! decoded with seek support and trimmed to the range. Output is sorted by
-//! labels when asked. Label names and values come from the postings.
+//! and the series' deleted intervals, decoded with seek support, trimmed
+//! to the range, deleted samples skipped. A series with no sample left in
+//! the range is not returned. Output is sorted by labels when asked.
+//! Label names and values come from the postings, so, as in Prometheus,
+//! they still list series whose samples are all deleted.
+//!
+//! **Deletion** ([`Head::delete`]), as Prometheus' head does it: the
+//! range is clamped to the head's and then to each selected series' time
+//! range, the resulting intervals are logged to the WAL as one Tombstones
+//! record, then added to the series (a boxed [`Intervals`] beside its
+//! chunks, merged as block tombstones are). Chunks are not rewritten:
+//! reads, [`Head::series_in_range`] and so [`Head::write_block`] skip
+//! deleted samples, so compaction writes blocks without them. Because an
+//! interval never reaches past the series' newest sample and appends must
+//! be newer than that sample (deleted or not), a delete never hides later
+//! appends; a sample at a deleted timestamp can come back only as an
+//! out-of-order or duplicate append, and is refused (or, the very same
+//! sample, accepted and dropped). Deletions are not isolated: a querier
+//! sees a delete from the next series it reads, as Prometheus' shared
+//! head tombstones do. Garbage collection drops intervals ending before
+//! the head's new minimum time, and those of removed series with them.
 //!
 //! **Truncation and compaction.** [`Head::truncate`] drops chunks older
 //! than a time, removes series left without samples (garbage collection:
@@ -75,16 +94,23 @@
 //! references and take over their chunks from the files, samples the
 //! chunks already hold are skipped, the rest go into new chunks. WAL
 //! damage at the end is repaired by the WAL. [`Head::replay_report`] says
-//! what was found.
+//! what was found. Tombstones records (from the checkpoint or the
+//! segments) give their series the deleted intervals again, except those
+//! ending before the minimum valid time; checkpoints keep the tombstones
+//! of series still in the head whose interval reaches the checkpoint's
+//! time, as Prometheus' do.
 //!
 //! Not implemented yet: out-of-order ingestion (the
 //! `out_of_order_time_window` option must stay 0; no OOO chunks, no
 //! `wbl/`), native histograms (appends fail with
-//! [`StorageError::Unsupported`]), deletion/tombstones, exemplar storage
-//! (exemplars are accepted and dropped, as with Prometheus' exemplar
-//! storage disabled) and memory snapshots on shutdown. Self-metrics are
-//! plain atomics in [`HeadStats`] for the DB layer to export. There is no
-//! global state; logs go through `tracing`.
+//! [`StorageError::Unsupported`]), exemplar storage (exemplars are
+//! accepted and dropped, as with Prometheus' exemplar storage disabled),
+//! memory snapshots on shutdown, and the whole-series tombstones
+//! (`[MinInt64, MaxInt64]`) with which Prometheus 3.10's stale-series
+//! compaction marks series removed: replay treats them as ordinary
+//! intervals. Self-metrics are plain atomics in [`HeadStats`] for the DB
+//! layer to export (Prometheus has no metric for head deletions). There
+//! is no global state; logs go through `tracing`.
 
 mod appender;
 pub mod chunks_head;
@@ -118,14 +144,15 @@ pub use querier::HeadQuerier;
 pub use stats::{HeadMetric, HeadStats, MetricKind};
 
 use crate::error::TsdbError;
-use crate::wal::record::{RefMetadata, RefSample, RefSeries};
+use crate::tombstones::{Interval, Intervals};
+use crate::wal::record::{RefMetadata, RefSample, RefSeries, RefTombstone};
 use crate::wal::{Wal, WalOptions};
 use crate::writer::{BlockWriter, BlockWriterOptions, WrittenBlock};
 use isolation::{Isolation, ReadState};
 use querier::{chunks_iterator, ChunksIterator};
 pub use replay::ReplayReport;
 use replay::WalLog;
-use series::{labels_hash, ChunkSnapshot, MemSeries, StripeSeries, U64Map};
+use series::{labels_hash, MemSeries, SeriesSnapshot, StripeSeries, U64Map};
 
 /// Settings of a [`Head`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -563,6 +590,56 @@ impl Head {
         Ok(out)
     }
 
+    /// Deletes the samples in `[mint, maxt]` (ms, inclusive) of the series
+    /// `matchers` select; returns how many series got a tombstone. An
+    /// empty matcher list selects nothing, as in Prometheus.
+    ///
+    /// As Prometheus' head does, the range is clamped to the head's and
+    /// then to each series' time range, so only series with samples in it
+    /// get an interval, and the interval never reaches past the series'
+    /// newest sample. The intervals are logged to the WAL as one
+    /// Tombstones record before they take effect; if logging fails,
+    /// nothing is deleted. The chunks are left as they are: reads skip
+    /// deleted intervals, and [`truncate`](Self::truncate) drops intervals
+    /// older than the head along with the chunks. Queriers see a deletion
+    /// from the next series they read.
+    pub fn delete(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<u64, TsdbError> {
+        let mint = mint.max(self.min_time());
+        let maxt = maxt.min(self.max_time());
+        if matchers.is_empty() || mint > maxt {
+            return Ok(0);
+        }
+        let mut series = self.select_series(matchers)?;
+        let mut stones = Vec::with_capacity(series.len());
+        series.retain(|s| {
+            let st = s.state.lock();
+            let (Some(t0), Some(t1)) = (st.min_time(), st.max_time()) else {
+                return false;
+            };
+            drop(st);
+            let interval = Interval::new(mint.max(t0), maxt.min(t1));
+            if interval.mint > interval.maxt {
+                return false;
+            }
+            stones.push(RefTombstone {
+                series_ref: s.series_ref,
+                interval,
+            });
+            true
+        });
+        if stones.is_empty() {
+            return Ok(0);
+        }
+        if let Some(w) = &self.wal {
+            w.log_tombstones(&stones)?;
+        }
+        for (s, stone) in series.iter().zip(&stones) {
+            s.state.lock().add_tombstone(stone.interval);
+        }
+        tracing::debug!(mint, maxt, series = stones.len(), "deleted from the head");
+        Ok(stones.len() as u64)
+    }
+
     /// Removes data older than `mint`: chunks ending before it, series
     /// left without samples, head chunk files no series references any
     /// more, and (with a WAL) WAL segments, through a checkpoint.
@@ -769,7 +846,7 @@ impl<'h> Iterator for HeadRange<'h> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let s = self.series.next()?;
-            let (chunks, maxt) = match s.snapshot(
+            let snap = match s.snapshot(
                 self.mint,
                 self.maxt,
                 Some(&self.rs),
@@ -778,18 +855,14 @@ impl<'h> Iterator for HeadRange<'h> {
                 Ok(c) => c,
                 Err(e) => return Some(Err(e)),
             };
-            if chunks.is_empty()
-                || maxt < self.mint
-                || !querier::has_samples_in(self.head, &chunks, self.mint, maxt)
-            {
+            if !querier::has_samples_in(self.head, &snap, self.mint) {
                 continue;
             }
             return Some(Ok(RangeSeries {
                 head: self.head,
                 labels: s.labels.clone(),
-                chunks,
+                snap,
                 mint: self.mint,
-                maxt,
             }));
         }
     }
@@ -799,10 +872,8 @@ impl<'h> Iterator for HeadRange<'h> {
 pub struct RangeSeries<'h> {
     head: &'h Head,
     labels: Labels,
-    chunks: Vec<ChunkSnapshot>,
+    snap: SeriesSnapshot,
     mint: i64,
-    /// Inclusive.
-    maxt: i64,
 }
 
 impl RangeSeries<'_> {
@@ -814,9 +885,10 @@ impl RangeSeries<'_> {
     /// The chunks overlapping the range, oldest first, as stored: `(min
     /// time, max time, chunk)`. Chunks never cross an aligned chunk range,
     /// so for aligned ranges every chunk lies inside; otherwise use
-    /// [`samples`](Self::samples).
+    /// [`samples`](Self::samples). They still hold the samples
+    /// [`deleted`](Self::deleted) lists, which `samples` skips.
     pub fn chunks(&self) -> impl Iterator<Item = (i64, i64, RawChunk)> + '_ {
-        self.chunks.iter().map(|c| {
+        self.snap.chunks.iter().map(|c| {
             (
                 c.min_time,
                 c.max_time,
@@ -825,14 +897,14 @@ impl RangeSeries<'_> {
         })
     }
 
-    /// The samples in the range, in time order.
+    /// The series' deleted intervals ([`Head::delete`]).
+    pub fn deleted(&self) -> &Intervals {
+        &self.snap.deleted
+    }
+
+    /// The samples in the range that are not deleted, in time order.
     pub fn samples(&self) -> RangeSamples<'_> {
-        RangeSamples(chunks_iterator(
-            self.head,
-            &self.chunks,
-            self.mint,
-            self.maxt,
-        ))
+        RangeSamples(chunks_iterator(self.head, &self.snap, self.mint))
     }
 }
 

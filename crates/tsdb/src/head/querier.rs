@@ -11,7 +11,7 @@ use ember_storage::{
 };
 
 use super::isolation::ReadState;
-use super::series::{ChunkSnapshot, MemSeries};
+use super::series::{ChunkSnapshot, MemSeries, SeriesSnapshot};
 use super::Head;
 use crate::chunk_iter::{ChunkList, ChunkListIterator};
 use crate::error::TsdbError;
@@ -136,45 +136,51 @@ impl<'a> SeriesSet<'a> for HeadSeriesSet<'a> {
         loop {
             let s = self.series.next()?;
             let files = self.head.files.as_ref();
-            let (chunks, maxt) = match s.snapshot(self.mint, self.maxt, Some(self.rs), files) {
+            let snap = match s.snapshot(self.mint, self.maxt, Some(self.rs), files) {
                 Ok(c) => c,
                 Err(e) => return Some(Err(e.into())),
             };
-            if chunks.is_empty() || maxt < self.mint {
-                continue;
-            }
-            if !has_samples_in(self.head, &chunks, self.mint, maxt) {
+            if !has_samples_in(self.head, &snap, self.mint) {
                 continue;
             }
             return Some(Ok(Box::new(HeadSeries {
                 head: self.head,
                 labels: s.labels.clone(),
-                chunks,
+                snap,
                 mint: self.mint,
-                maxt,
             })));
         }
     }
 }
 
-/// Whether the chunks (which overlap `[mint, maxt]`) hold a sample in
-/// it. Only a range strictly inside every chunk needs decoding: otherwise
-/// some chunk's first or last sample is in range. A corrupt chunk counts
-/// as having samples, so its error reaches the reader.
-pub(crate) fn has_samples_in(
-    head: &Head,
-    chunks: &[ChunkSnapshot],
-    mint: Timestamp,
-    maxt: Timestamp,
-) -> bool {
-    let inside = |t: i64| mint <= t && t <= maxt;
-    if chunks
+/// Whether the captured chunks hold a sample in `[mint, snap.maxt]` that
+/// is not deleted. Decoding is needed only when no chunk's first or last
+/// sample answers, and not when one deleted interval covers all the
+/// chunks hold in the range. A corrupt chunk counts as having samples, so
+/// its error reaches the reader.
+pub(crate) fn has_samples_in(head: &Head, snap: &SeriesSnapshot, mint: Timestamp) -> bool {
+    let (Some(first), Some(last)) = (snap.chunks.first(), snap.chunks.last()) else {
+        return false;
+    };
+    let maxt = snap.maxt;
+    if maxt < mint {
+        return false;
+    }
+    let kept = |t: i64| mint <= t && t <= maxt && !snap.deleted.contains(t);
+    if snap
+        .chunks
         .iter()
-        .any(|c| inside(c.min_time) || inside(c.max_time))
+        .any(|c| kept(c.min_time) || kept(c.max_time))
     {
         return true;
     }
-    let mut it = chunks_iterator(head, chunks, mint, maxt);
+    if snap
+        .deleted
+        .covers(mint.max(first.min_time), maxt.min(last.max_time))
+    {
+        return false;
+    }
+    let mut it = chunks_iterator(head, snap, mint);
     it.next() != ValueType::None || it.error().is_some()
 }
 
@@ -182,9 +188,8 @@ pub(crate) fn has_samples_in(
 pub(crate) struct HeadSeries<'a> {
     pub(crate) head: &'a Head,
     pub(crate) labels: Labels,
-    pub(crate) chunks: Vec<ChunkSnapshot>,
+    pub(crate) snap: SeriesSnapshot,
     pub(crate) mint: Timestamp,
-    pub(crate) maxt: Timestamp,
 }
 
 impl Series for HeadSeries<'_> {
@@ -193,12 +198,7 @@ impl Series for HeadSeries<'_> {
     }
 
     fn iter(&self) -> Box<dyn SampleIterator + '_> {
-        Box::new(chunks_iterator(
-            self.head,
-            &self.chunks,
-            self.mint,
-            self.maxt,
-        ))
+        Box::new(chunks_iterator(self.head, &self.snap, self.mint))
     }
 }
 
@@ -242,15 +242,21 @@ impl<'a> ChunkList<'a> for HeadChunks<'a> {
     }
 }
 
-/// Iterates captured XOR chunks in order, keeping samples in `[mint, maxt]`.
+/// Iterates captured XOR chunks in order, keeping samples in `[mint, maxt]`
+/// that are not deleted.
 pub(crate) type ChunksIterator<'a> = ChunkListIterator<'a, HeadChunks<'a>>;
 
-/// An iterator over `chunks` of the head.
+/// An iterator over the samples of `snap` in `[mint, snap.maxt]`, deleted
+/// intervals skipped.
 pub(crate) fn chunks_iterator<'a>(
     head: &'a Head,
-    chunks: &'a [ChunkSnapshot],
+    snap: &'a SeriesSnapshot,
     mint: Timestamp,
-    maxt: Timestamp,
 ) -> ChunksIterator<'a> {
-    ChunkListIterator::new(HeadChunks { head, chunks }, mint, maxt, None)
+    let chunks = HeadChunks {
+        head,
+        chunks: &snap.chunks,
+    };
+    let deleted = (!snap.deleted.is_empty()).then_some(&snap.deleted);
+    ChunkListIterator::new(chunks, mint, snap.maxt, deleted)
 }

@@ -11,7 +11,9 @@ use super::series::{labels_hash, ChunkCtx, ChunkLoc, ClosedChunk, MemSeries, Ser
 use super::stats::HeadStats;
 use super::{CommitBatch, Head};
 use crate::error::TsdbError;
-use crate::wal::record::{self, Decoder, Record, RecordError, RecordType, RefSample, RefSeries};
+use crate::wal::record::{
+    self, Decoder, Record, RecordError, RecordType, RefSample, RefSeries, RefTombstone,
+};
 use crate::wal::{Wal, WalError};
 use ember_chunks::Encoding;
 use ember_model::Metadata;
@@ -62,6 +64,13 @@ impl WalLog {
         res.map_err(TsdbError::from)
     }
 
+    /// Logs deleted intervals as one Tombstones record.
+    pub(crate) fn log_tombstones(&self, stones: &[RefTombstone]) -> Result<(), TsdbError> {
+        let mut buf = Vec::new();
+        record::encode_tombstones(stones, &mut buf);
+        self.wal.log(&[buf]).map_err(TsdbError::from)
+    }
+
     pub(crate) fn close(&self) -> Result<(), TsdbError> {
         self.wal.close().map_err(TsdbError::from)
     }
@@ -77,10 +86,13 @@ pub struct ReplayReport {
     /// Samples appended from the WAL (those the chunk files already held
     /// are skipped).
     pub samples: u64,
-    /// Samples of series the WAL never declared.
+    /// Deleted intervals applied from the WAL's Tombstones records
+    /// (intervals ending before the head's valid range are skipped).
+    pub tombstones: u64,
+    /// Samples and deleted intervals of series the WAL never declared.
     pub unknown_refs: u64,
-    /// Records the head does not keep (tombstones, exemplars, native
-    /// histograms, m-map markers, unknown types).
+    /// Records the head does not keep (exemplars, native histograms,
+    /// m-map markers, unknown types).
     pub skipped_records: u64,
     /// The corrupt head chunk file found, if any (it was deleted with the
     /// files after it).
@@ -243,8 +255,26 @@ impl<'h> Replayer<'h> {
                 }
                 None
             }
-            // Tombstones, exemplars, histograms, m-map markers and unknown
-            // types: the head keeps none of them yet.
+            Record::Tombstones(stones) => {
+                for t in stones {
+                    // The reference was handed out, even if its series
+                    // record is gone: never hand it out again.
+                    self.last_ref = self.last_ref.max(t.series_ref);
+                    if t.interval.maxt < self.min_valid {
+                        continue;
+                    }
+                    match self.local_index(t.series_ref) {
+                        Some(i) => {
+                            self.local[i as usize].2.add_tombstone(t.interval);
+                            self.counts.tombstones += 1;
+                        }
+                        None => self.counts.unknown_refs += 1,
+                    }
+                }
+                None
+            }
+            // Exemplars, histograms, m-map markers and unknown types: the
+            // head keeps none of them yet.
             _ => {
                 self.counts.skipped_records += 1;
                 None
@@ -486,7 +516,7 @@ impl Head {
         }
         if counts.unknown_refs > 0 {
             tracing::warn!(
-                samples = counts.unknown_refs,
+                entries = counts.unknown_refs,
                 "unknown series references in the WAL"
             );
         }
@@ -496,6 +526,7 @@ impl Head {
             records = stats.records,
             series = counts.series,
             samples = counts.samples,
+            tombstones = counts.tombstones,
             mmapped_chunks = counts.mmapped_chunks,
             "WAL replay completed"
         );

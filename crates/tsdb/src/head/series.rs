@@ -13,6 +13,7 @@ use parking_lot::{Mutex, RwLock};
 use super::chunks_head::{HeadChunkFiles, HeadChunkRef};
 use super::isolation::{ReadState, TxLog};
 use crate::error::TsdbError;
+use crate::tombstones::{Interval, Intervals};
 
 /// Hashes `u64` keys by multiplication: series references are sequential
 /// and label hashes already random, so a full hash function is not needed.
@@ -90,6 +91,9 @@ pub(crate) struct SeriesState {
     pub(crate) deleted: bool,
     /// The newest metadata committed.
     pub(crate) metadata: Option<Box<Metadata>>,
+    /// Deleted time ranges (see [`Head::delete`](super::Head::delete));
+    /// boxed, as few series have any.
+    pub(crate) tombstones: Option<Box<Intervals>>,
 }
 
 /// Settings for appending to series.
@@ -217,8 +221,20 @@ impl SeriesState {
         });
     }
 
-    /// Drops the chunks that end before `mint`; returns how many.
+    /// Marks `iv` deleted.
+    pub(crate) fn add_tombstone(&mut self, iv: Interval) {
+        self.tombstones.get_or_insert_default().add(iv);
+    }
+
+    /// Drops the chunks and deleted intervals that end before `mint`;
+    /// returns how many chunks.
     pub(crate) fn truncate_before(&mut self, mint: i64) -> usize {
+        if let Some(t) = &mut self.tombstones {
+            t.truncate_before(mint);
+            if t.is_empty() {
+                self.tombstones = None;
+            }
+        }
         if let Some(o) = &self.open {
             if o.chunk.num_samples() > 0 && o.max_time < mint {
                 let n = self.closed.len() + 1;
@@ -295,6 +311,18 @@ pub(crate) struct ChunkSnapshot {
     pub(crate) origin: Option<HeadChunkRef>,
 }
 
+/// What a reader captured of one series (see [`MemSeries::snapshot`]).
+#[derive(Debug, Default)]
+pub(crate) struct SeriesSnapshot {
+    /// The chunks overlapping the range, oldest first.
+    pub(crate) chunks: Vec<ChunkSnapshot>,
+    /// The end of the range (inclusive), lowered to the newest sample
+    /// the reader may see.
+    pub(crate) maxt: i64,
+    /// The series' deleted intervals.
+    pub(crate) deleted: Intervals,
+}
+
 impl MemSeries {
     pub(crate) fn new(series_ref: u64, labels: Labels) -> Self {
         MemSeries {
@@ -306,16 +334,24 @@ impl MemSeries {
 
     /// The chunks overlapping `[mint, maxt]` holding samples `rs` may see
     /// (all committed samples without `rs`), with the newest visible
-    /// timestamp. Disk chunks are read (and checksummed) while the series
-    /// is locked, so truncation cannot delete them underneath.
+    /// timestamp and the deleted intervals. Disk chunks are read (and
+    /// checksummed) while the series is locked, so truncation cannot
+    /// delete them underneath.
     pub(crate) fn snapshot(
         &self,
         mint: i64,
         maxt: i64,
         rs: Option<&ReadState>,
         files: Option<&HeadChunkFiles>,
-    ) -> Result<(Vec<ChunkSnapshot>, i64), TsdbError> {
+    ) -> Result<SeriesSnapshot, TsdbError> {
         let st = self.state.lock();
+        let deleted = st.tombstones.as_deref().cloned().unwrap_or_default();
+        let nothing = |maxt| {
+            Ok(SeriesSnapshot {
+                maxt,
+                ..SeriesSnapshot::default()
+            })
+        };
         let total = st.appended;
         let visible = rs.map_or(total, |rs| st.txs.visible(total, rs));
         let mut hidden = total - visible;
@@ -341,12 +377,12 @@ impl MemSeries {
                 }
             }
             let Some((idx, keep)) = limit else {
-                return Ok((Vec::new(), maxt));
+                return nothing(maxt);
             };
             // Find the newest visible timestamp.
             let nchunks = st.num_chunks();
             if idx >= nchunks {
-                return Ok((Vec::new(), maxt));
+                return nothing(maxt);
             }
             let boundary = if keep == u64::MAX {
                 // Chunk `idx` from the end is entirely visible: its max.
@@ -370,7 +406,7 @@ impl MemSeries {
             };
             match boundary {
                 Some(b) => maxt = maxt.min(b),
-                None => return Ok((Vec::new(), maxt)),
+                None => return nothing(maxt),
             }
         }
         let mut out = Vec::new();
@@ -390,7 +426,11 @@ impl MemSeries {
                 });
             }
         }
-        Ok((out, maxt))
+        Ok(SeriesSnapshot {
+            chunks: out,
+            maxt,
+            deleted,
+        })
     }
 }
 
@@ -639,11 +679,28 @@ mod tests {
     }
 
     #[test]
+    fn truncation_drops_the_deleted_intervals_before_it() {
+        let cut = CutOptions::default();
+        let mut st = SeriesState::default();
+        for t in 0..10 {
+            st.append(1, t, 0.0, ctx(&cut));
+        }
+        st.add_tombstone(Interval::new(1, 2));
+        st.add_tombstone(Interval::new(4, 6));
+        st.truncate_before(5);
+        let left = st.tombstones.as_deref().map(Intervals::as_slice);
+        assert_eq!(left, Some(&[Interval::new(4, 6)][..]));
+        st.truncate_before(7);
+        assert!(st.tombstones.is_none());
+    }
+
+    #[test]
     fn per_series_memory_stays_small() {
         // The fixed part of a series (its open chunk's 128-byte buffer and
-        // its labels come on top).
+        // its labels come on top). With the `Arc` counts, 232 bytes: one
+        // 240-byte glibc malloc chunk.
         assert!(
-            std::mem::size_of::<MemSeries>() <= 208,
+            std::mem::size_of::<MemSeries>() <= 216,
             "{}",
             std::mem::size_of::<MemSeries>()
         );

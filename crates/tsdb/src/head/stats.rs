@@ -62,8 +62,9 @@ pub struct HeadStats {
     pub mmap_chunk_corruptions: AtomicU64,
     /// `prometheus_tsdb_wal_corruptions_total`.
     pub wal_corruptions: AtomicU64,
-    /// Samples in the WAL for series the WAL never declared (logged as
-    /// `unknown series references` after replay, as in Prometheus).
+    /// Samples and deleted intervals in the WAL for series the WAL never
+    /// declared (logged as `unknown series references` after replay, as in
+    /// Prometheus).
     pub wal_replay_unknown_refs: AtomicU64,
     /// Exemplars dropped: the head keeps no exemplars yet.
     pub exemplars_dropped: AtomicU64,
