@@ -53,8 +53,9 @@
 //!   `prometheus_tsdb_compactions_failed_total`) it waits 1 s, doubling
 //!   up to 1 min, before trying again. The returned [`CompactionTask`]
 //!   stops and joins the thread when stopped or dropped.
-//! * [`Db::delete`] and [`Db::clean_tombstones`] delete series data in the
-//!   blocks through tombstones.
+//! * [`Db::delete`] deletes series data through tombstones, in the blocks
+//!   and in the head (logged to the WAL); [`Db::clean_tombstones`]
+//!   rewrites the blocks without it.
 //!
 //! [`Db::close`] flushes the head and releases the lock.
 //!
@@ -454,13 +455,17 @@ impl Db {
     }
 
     /// Deletes the samples in `[mint, maxt]` (ms, inclusive) of the series
-    /// `matchers` select from the blocks, through tombstones (see
-    /// [`BlockStore::delete`]); blocks that failed to open are left alone.
-    /// The head's samples are deleted by `Head::delete`, not yet called
-    /// from here.
+    /// `matchers` select, as Prometheus' `DB.Delete`: in the blocks through
+    /// tombstones (see [`BlockStore::delete`]; blocks that failed to open
+    /// are left alone), then in the head ([`Head::delete`], logged to the
+    /// WAL) if the range overlaps it.
     pub fn delete(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<(), TsdbError> {
         let _g = self.cmtx.lock();
-        self.store.delete(mint, maxt, matchers)
+        self.store.delete(mint, maxt, matchers)?;
+        if mint <= self.head.max_time() && maxt >= self.head.min_time() {
+            self.head.delete(mint, maxt, matchers)?;
+        }
+        Ok(())
     }
 
     /// Rewrites every block that has tombstones without its deleted
@@ -1093,5 +1098,25 @@ mod tests {
         assert_eq!(meta.compaction.parents[0].ulid, ulid);
         assert_eq!((meta.min_time, meta.max_time), (0, 2 * 3_600_000));
         assert_eq!(count(&db), before - 30);
+    }
+
+    #[test]
+    fn delete_spans_blocks_and_head_and_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        append_minutes(&db, 0, 4 * 60);
+        assert_eq!(db.compact().unwrap().head_blocks.len(), 1);
+        let before = count(&db);
+        // 1h50m..2h10m: ten minutes in the block, ten in the head.
+        db.delete(
+            110 * 60_000,
+            130 * 60_000 - 1,
+            &[Matcher::equal("__name__", "m")],
+        )
+        .unwrap();
+        assert_eq!(count(&db), before - 20);
+        db.close().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        assert_eq!(count(&db), before - 20);
     }
 }
