@@ -99,6 +99,8 @@ pub struct DbOptions {
 pub struct CompactReport {
     /// Blocks written from the head.
     pub head_blocks: Vec<Ulid>,
+    /// Blocks written from the head's out-of-order samples.
+    pub ooo_blocks: Vec<Ulid>,
     /// Blocks written by the leveled compactor.
     pub compacted_blocks: Vec<Ulid>,
     /// Whether the leveled compaction and retention were skipped because
@@ -282,13 +284,15 @@ impl Db {
     fn compact_inner(&mut self) -> Result<CompactReport, TsdbError> {
         let mut report = CompactReport::default();
         let range = self.head.options().chunk_range;
+        let wopts = BlockWriterOptions {
+            chunk_range: range,
+            ..BlockWriterOptions::default()
+        };
+        let mut head_compacted = false;
         while self.head.is_compactable() {
+            head_compacted = true;
             let mint = self.head.min_time();
             let maxt = mint.div_euclid(range) * range + range;
-            let wopts = BlockWriterOptions {
-                chunk_range: range,
-                ..BlockWriterOptions::default()
-            };
             if let Some(w) = self.head.write_block(&self.dir, mint, maxt, wopts)? {
                 tracing::info!(block = %w.meta.ulid, mint, maxt, "wrote head block");
                 report.head_blocks.push(w.meta.ulid);
@@ -305,6 +309,11 @@ impl Db {
                 tracing::warn!(mint, maxt, "head readers still open; truncating anyway");
             }
             self.head.truncate(maxt)?;
+        }
+        if head_compacted {
+            // As Prometheus: out-of-order data follows the in-order head.
+            let written = self.head.compact_ooo(&self.dir, wopts)?;
+            report.ooo_blocks = written.iter().map(|b| b.meta.ulid).collect();
         }
         if self.blocks.failed().is_empty() {
             self.reload_blocks()?;

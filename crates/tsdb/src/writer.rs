@@ -296,13 +296,45 @@ impl BlockWriter {
         let Some((min_time, max_time)) = self.time_range() else {
             return Ok(None);
         };
+        self.flush_inner(dir, ulid, (min_time, max_time.saturating_add(1)), &[])
+    }
+
+    /// Like [`flush`](Self::flush), but the block covers `[min_time,
+    /// max_time)` (as Prometheus' compactor sets the range of a block it
+    /// writes from the head) and its meta carries `hints` (such as
+    /// `from-out-of-order`). Fails if a sample lies outside the range.
+    pub fn flush_range(
+        self,
+        dir: &Path,
+        min_time: i64,
+        max_time: i64,
+        hints: &[&str],
+    ) -> Result<Option<WrittenBlock>, TsdbError> {
+        let Some((lo, hi)) = self.time_range() else {
+            return Ok(None);
+        };
+        if lo < min_time || hi >= max_time {
+            return Err(TsdbError::InvalidInput(format!(
+                "samples [{lo}, {hi}] outside the block range [{min_time}, {max_time})"
+            )));
+        }
+        self.flush_inner(dir, Ulid::new(), (min_time, max_time), hints)
+    }
+
+    fn flush_inner(
+        self,
+        dir: &Path,
+        ulid: Ulid,
+        (min_time, max_time): (i64, i64),
+        hints: &[&str],
+    ) -> Result<Option<WrittenBlock>, TsdbError> {
         let final_dir = dir.join(ulid.to_string());
         let tmp = dir.join(format!("{ulid}{TMP_FOR_CREATION_SUFFIX}"));
         if tmp.exists() {
             fs::remove_dir_all(&tmp).at(&tmp)?;
         }
         fs::create_dir_all(&tmp).at(&tmp)?;
-        let res = self.write_into(&tmp, ulid, min_time, max_time.saturating_add(1));
+        let res = self.write_into(&tmp, ulid, min_time, max_time, hints);
         let (meta, size) = match res {
             Ok(ok) => ok,
             Err(e) => {
@@ -337,6 +369,7 @@ impl BlockWriter {
         ulid: Ulid,
         min_time: i64,
         max_time: i64,
+        hints: &[&str],
     ) -> Result<(BlockMeta, u64), TsdbError> {
         // Close every open chunk.
         for s in &mut self.series {
@@ -409,7 +442,8 @@ impl BlockWriter {
         let index_bytes = index_file.get_ref().metadata().at(&index_path)?.len();
         drop(index_file);
 
-        let meta = BlockMeta::new_level1(ulid, min_time, max_time, stats);
+        let mut meta = BlockMeta::new_level1(ulid, min_time, max_time, stats);
+        meta.compaction.hints = hints.iter().map(|h| h.to_string()).collect();
         let meta_bytes = meta.write(tmp)?;
         let tomb_bytes = Tombstones::new().write(tmp)?;
         sync_dir(tmp)?;

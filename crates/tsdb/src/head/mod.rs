@@ -89,6 +89,7 @@
 mod appender;
 pub mod chunks_head;
 mod isolation;
+mod ooo;
 mod querier;
 mod replay;
 mod series;
@@ -114,6 +115,7 @@ pub use chunks_head::{
     DEFAULT_WRITE_BUFFER_SIZE, HEAD_CHUNKS_FORMAT_V1, HEAD_CHUNK_FILE_HEADER_SIZE,
     MAGIC_HEAD_CHUNKS, MAX_HEAD_CHUNK_FILE_SIZE, OUT_OF_ORDER_MASK,
 };
+pub use ooo::{DEFAULT_OUT_OF_ORDER_CAP_MAX, MAX_OUT_OF_ORDER_CAP_MAX, WBL_DIR};
 pub use querier::HeadQuerier;
 pub use stats::{HeadMetric, HeadStats, MetricKind};
 
@@ -141,10 +143,13 @@ pub struct HeadOptions {
     pub max_chunk_bytes: Option<usize>,
     /// Number of stripes of the series registry (a power of two; 16384).
     pub stripe_size: usize,
-    /// Accept out-of-order samples this many ms older than the head's
-    /// newest sample. Must be 0: out-of-order ingestion is not implemented
-    /// yet.
+    /// Accept out-of-order samples down to this many ms before the head's
+    /// newest sample (Prometheus' `out_of_order_time_window`); 0 (the
+    /// default) disables out-of-order ingestion.
     pub out_of_order_time_window: i64,
+    /// Out-of-order samples a series buffers before they are cut into a
+    /// chunk (Prometheus' `out_of_order_cap_max`: 1 to 255, default 32).
+    pub out_of_order_cap_max: usize,
     /// Bytes of head chunks buffered before a write (4 MiB).
     pub chunk_write_buffer_size: usize,
     /// Largest head chunk file (128 MiB).
@@ -165,6 +170,7 @@ impl Default for HeadOptions {
             max_chunk_bytes: cut.max_chunk_bytes,
             stripe_size: 1 << 14,
             out_of_order_time_window: 0,
+            out_of_order_cap_max: DEFAULT_OUT_OF_ORDER_CAP_MAX,
             chunk_write_buffer_size: DEFAULT_WRITE_BUFFER_SIZE,
             max_chunk_file_size: MAX_HEAD_CHUNK_FILE_SIZE,
             min_valid_time: i64::MIN,
@@ -222,6 +228,18 @@ pub struct Head {
     pub(crate) stats: HeadStats,
     pub(crate) active_appenders: AtomicU64,
     wal: Option<WalLog>,
+    /// The write-behind log of out-of-order samples.
+    pub(crate) wbl: Option<Wal>,
+    /// Held while out-of-order samples are inserted and logged to the
+    /// WBL, so that the WBL has them in insertion order, and while
+    /// compaction cuts the out-of-order buffers.
+    pub(crate) ooo_lock: Mutex<()>,
+    /// One out-of-order compaction at a time.
+    ooo_compaction: Mutex<()>,
+    /// Oldest out-of-order timestamp (`i64::MAX` when none).
+    ooo_min_time: AtomicI64,
+    /// Newest out-of-order timestamp (`i64::MIN` when none).
+    ooo_max_time: AtomicI64,
     /// Duplicate series references found by replay, mapped to the series
     /// they name, kept for WAL checkpoints.
     pub(crate) replay_aliases: Mutex<U64Map<u64>>,
@@ -254,17 +272,30 @@ impl Head {
     /// chunk files or at the end of the WAL is logged and repaired as
     /// Prometheus does (data after it comes from the WAL, or is lost);
     /// a damaged checkpoint is an error.
+    ///
+    /// With out-of-order ingestion enabled, or if `<dir>/wbl` exists (data
+    /// of an earlier run with it enabled), the WBL in `<dir>/wbl` is opened
+    /// too and replayed after the WAL.
     pub fn open(dir: impl AsRef<Path>, opts: HeadOptions) -> Result<Self, TsdbError> {
         let dir = dir.as_ref();
         let wal = Wal::open(dir.join(WAL_DIR), opts.wal_options)?;
-        Self::open_with_wal(dir.join(CHUNKS_HEAD_DIR), wal, opts)
+        let wbl_dir = dir.join(WBL_DIR);
+        let wbl = if opts.out_of_order_time_window > 0 || wbl_dir.is_dir() {
+            Some(Wal::open(wbl_dir, opts.wal_options)?)
+        } else {
+            None
+        };
+        Self::open_with_wal(dir.join(CHUNKS_HEAD_DIR), wal, wbl, opts)
     }
 
-    /// Like [`open`](Self::open) with the head chunk directory and an
-    /// opened (not yet replayed) WAL given separately.
+    /// Like [`open`](Self::open) with the head chunk directory, an opened
+    /// (not yet replayed) WAL and optionally WBL given separately. Without
+    /// a WBL, out-of-order samples are kept in memory and in the head
+    /// chunk files only.
     pub fn open_with_wal(
         chunks_dir: impl AsRef<Path>,
         wal: Wal,
+        wbl: Option<Wal>,
         opts: HeadOptions,
     ) -> Result<Self, TsdbError> {
         let files = HeadChunkFiles::with_sizes(
@@ -272,7 +303,8 @@ impl Head {
             opts.chunk_write_buffer_size,
             opts.max_chunk_file_size,
         )?;
-        let head = Self::with_parts(opts, Some(files), Some(WalLog::new(wal)))?;
+        let mut head = Self::with_parts(opts, Some(files), Some(WalLog::new(wal)))?;
+        head.wbl = wbl;
         if let Some(w) = &head.wal {
             let report = head.replay(&w.wal)?;
             *head.replay_report.lock() = report;
@@ -302,6 +334,11 @@ impl Head {
         self.wal.as_ref().map(|w| &w.wal)
     }
 
+    /// The WBL (out-of-order samples), if the head has one.
+    pub fn wbl(&self) -> Option<&Wal> {
+        self.wbl.as_ref()
+    }
+
     /// A head whose completed chunks go to `<dir>/chunks_head`, without a
     /// WAL. Chunk files left by an earlier run cannot be attributed to
     /// series without the WAL's series records, so they are deleted.
@@ -323,10 +360,17 @@ impl Head {
         files: Option<HeadChunkFiles>,
         wal: Option<WalLog>,
     ) -> Result<Self, TsdbError> {
-        if opts.out_of_order_time_window != 0 {
-            return Err(TsdbError::InvalidInput(
-                "out-of-order ingestion is not implemented in the head yet: out_of_order_time_window must be 0".into(),
-            ));
+        if opts.out_of_order_time_window < 0 {
+            return Err(TsdbError::InvalidInput(format!(
+                "out-of-order time window must not be negative, got {}",
+                opts.out_of_order_time_window
+            )));
+        }
+        if !(1..=MAX_OUT_OF_ORDER_CAP_MAX).contains(&opts.out_of_order_cap_max) {
+            return Err(TsdbError::InvalidInput(format!(
+                "out-of-order cap max must be between 1 and {MAX_OUT_OF_ORDER_CAP_MAX}, got {}",
+                opts.out_of_order_cap_max
+            )));
         }
         if opts.chunk_range < 1 {
             return Err(TsdbError::InvalidInput(format!(
@@ -354,6 +398,11 @@ impl Head {
             stats: HeadStats::default(),
             active_appenders: AtomicU64::new(0),
             wal,
+            wbl: None,
+            ooo_lock: Mutex::new(()),
+            ooo_compaction: Mutex::new(()),
+            ooo_min_time: AtomicI64::new(i64::MAX),
+            ooo_max_time: AtomicI64::new(i64::MIN),
             replay_aliases: Mutex::new(U64Map::default()),
             replay_report: Mutex::new(ReplayReport::default()),
             gc_lock: Mutex::new(()),
@@ -459,6 +508,9 @@ impl Head {
             "Number of currently active appender transactions",
             self.active_appenders.load(Ordering::Relaxed) as f64,
         ));
+        if let Some(w) = &self.wbl {
+            m.extend(stats::wbl_metrics(w));
+        }
         m
     }
 
@@ -613,7 +665,8 @@ impl Head {
             if let Some(seq) = st.min_file_seq() {
                 min_file = min_file.min(seq);
             }
-            if !st.is_empty() || st.pending_commit > 0 {
+            // Out-of-order data goes with out-of-order compaction.
+            if !st.is_empty() || st.pending_commit > 0 || st.has_ooo() {
                 if let Some(t) = st.min_time() {
                     actual_mint = actual_mint.min(t);
                 }
@@ -672,8 +725,10 @@ impl Head {
         self.iso.wait_for_readers(mint, maxt, timeout)
     }
 
-    /// The head's data in `[mint, maxt)`, series by series in label order,
-    /// for compaction. Reading sees the commits complete when it starts.
+    /// The head's in-order data in `[mint, maxt)`, series by series in
+    /// label order, for compaction. Reading sees the commits complete when
+    /// it starts. Out-of-order samples are left out: they go into blocks of
+    /// their own ([`compact_ooo`](Self::compact_ooo)), as in Prometheus.
     pub fn series_in_range(&self, mint: i64, maxt: i64) -> Result<HeadRange<'_>, TsdbError> {
         let mut series = self.select_series(&[])?;
         series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
@@ -687,7 +742,7 @@ impl Head {
         })
     }
 
-    /// Writes the head's samples in `[mint, maxt)` as a block in `dir`
+    /// Writes the head's in-order samples in `[mint, maxt)` as a block in `dir`
     /// with `opts` (chunks cut again by the writer's rule). Returns `None`
     /// if there is no sample in the range.
     ///
@@ -724,6 +779,11 @@ impl Head {
         if let Some(l) = &self.wal {
             if let Err(e) = l.close() {
                 first_err.get_or_insert(e);
+            }
+        }
+        if let Some(w) = &self.wbl {
+            if let Err(e) = w.close() {
+                first_err.get_or_insert(e.into());
             }
         }
         first_err.map_or(Ok(()), Err)
@@ -773,8 +833,9 @@ impl<'h> Iterator for HeadRange<'h> {
                 self.maxt,
                 Some(&self.rs),
                 self.head.files.as_ref(),
+                false,
             ) {
-                Ok(c) => c,
+                Ok(c) => (c.chunks, c.maxt),
                 Err(e) => return Some(Err(e)),
             };
             if chunks.is_empty()

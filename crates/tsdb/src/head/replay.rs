@@ -6,12 +6,15 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::chunks_head::{DiskChunkMeta, HeadChunkFiles};
+use super::chunks_head::{DiskChunkMeta, HeadChunkFiles, HeadChunkRef};
+use super::ooo::OooState;
 use super::series::{labels_hash, ChunkCtx, ChunkLoc, ClosedChunk, MemSeries, U64Map};
 use super::stats::HeadStats;
 use super::{CommitBatch, Head};
 use crate::error::TsdbError;
-use crate::wal::record::{self, Decoder, RecordType, RefMetadata, RefSample, RefSeries};
+use crate::wal::record::{
+    self, Decoder, RecordType, RefMetadata, RefMmapMarker, RefSample, RefSeries,
+};
 use crate::wal::Wal;
 use ember_chunks::Encoding;
 
@@ -86,25 +89,65 @@ pub struct ReplayReport {
     pub chunks_corruption: Option<String>,
     /// The WAL damage found, if any (the WAL was repaired there).
     pub wal_corruption: Option<String>,
+    /// Out-of-order chunks taken over from the head chunk files.
+    pub ooo_mmapped_chunks: u64,
+    /// Out-of-order samples inserted from the WBL.
+    pub ooo_samples: u64,
+    /// Samples and m-map markers in the WBL for unknown series.
+    pub wbl_unknown_refs: u64,
+    /// The WBL damage found, if any (the WBL was repaired there).
+    pub wbl_corruption: Option<String>,
 }
 
-/// Completed in-order chunks per series reference, from the head chunk
-/// files. A corrupt file is logged, counted and deleted with the files
-/// after it (their data comes back from the WAL), as Prometheus does.
+/// The chunks found in the head chunk files, per series reference.
+#[derive(Default)]
+pub(crate) struct MmappedChunks {
+    /// In-order chunks, oldest first.
+    in_order: U64Map<Vec<DiskChunkMeta>>,
+    /// Out-of-order chunks, in the order they were written.
+    ooo: U64Map<Vec<DiskChunkMeta>>,
+    /// The last chunk in the files: WBL m-map markers for chunks after it
+    /// name chunks that were lost.
+    last_ref: HeadChunkRef,
+}
+
+/// A chunk found in the head chunk files, as a series holds it.
+fn closed_chunk(m: &DiskChunkMeta) -> ClosedChunk {
+    ClosedChunk {
+        min_time: m.min_time,
+        max_time: m.max_time,
+        loc: ChunkLoc::Disk(m.chunk_ref),
+        num_samples: m.num_samples,
+    }
+}
+
+/// Completed chunks per series reference, from the head chunk files
+/// (in-order ones ending before `min_valid` are skipped; out-of-order ones
+/// are all kept, as Prometheus does). A corrupt file is logged, counted
+/// and deleted with the files after it (their data comes back from the
+/// WAL and WBL), as Prometheus does.
 pub(crate) fn load_mmapped_chunks(
     files: &HeadChunkFiles,
     min_valid: i64,
     stats: &HeadStats,
     corruption: &mut Option<String>,
-) -> Result<U64Map<Vec<DiskChunkMeta>>, TsdbError> {
+) -> Result<MmappedChunks, TsdbError> {
     let mut attempt = 0;
     loop {
-        let mut map: U64Map<Vec<DiskChunkMeta>> = U64Map::default();
+        let mut found = MmappedChunks::default();
         let res = files.iterate_chunks(|m| {
-            if m.out_of_order || m.max_time < min_valid || m.encoding != Encoding::Xor {
+            found.last_ref = m.chunk_ref;
+            if m.encoding != Encoding::Xor {
                 return Ok(());
             }
-            let v = map.entry(m.series_ref).or_default();
+            if m.out_of_order {
+                found.ooo.entry(m.series_ref).or_default().push(*m);
+                return Ok(());
+            }
+            if m.max_time < min_valid {
+                return Ok(());
+            }
+            let v = found.in_order.entry(m.series_ref).or_default();
             if let Some(last) = v.last() {
                 if last.max_time >= m.min_time {
                     return Err(format!(
@@ -117,7 +160,7 @@ pub(crate) fn load_mmapped_chunks(
             Ok(())
         });
         let Err(c) = res else {
-            return Ok(map);
+            return Ok(found);
         };
         HeadStats::add(&stats.mmap_chunk_corruptions, 1);
         corruption.get_or_insert_with(|| c.error.to_string());
@@ -128,12 +171,12 @@ pub(crate) fn load_mmapped_chunks(
         attempt += 1;
         if attempt > 1 {
             files.truncate(u32::MAX)?;
-            return Ok(U64Map::default());
+            return Ok(MmappedChunks::default());
         }
         if let Err(e) = files.delete_from(c.seq) {
             tracing::error!(error = %e, "deleting corrupt head chunk files failed; discarding all of them");
             files.truncate(u32::MAX)?;
-            return Ok(U64Map::default());
+            return Ok(MmappedChunks::default());
         }
     }
 }
@@ -147,7 +190,7 @@ impl Head {
             Some(f) => {
                 load_mmapped_chunks(f, min_valid, &self.stats, &mut counts.chunks_corruption)?
             }
-            None => U64Map::default(),
+            None => MmappedChunks::default(),
         };
         let mut dec = Decoder::new();
         let mut series_buf: Vec<RefSeries> = Vec::new();
@@ -185,21 +228,14 @@ impl Head {
                         // was removed and re-created: what was replayed for
                         // it so far went to a block already, as in
                         // Prometheus.
-                        let chunks = mmapped.remove(&rs.series_ref);
+                        let chunks = mmapped.in_order.remove(&rs.series_ref);
+                        let ooo = mmapped.ooo.remove(&rs.series_ref);
                         {
                             let mut st = s.state.lock();
                             let chunks = chunks.unwrap_or_default();
                             let removed = st.closed.len() + usize::from(st.open.is_some());
                             HeadStats::sub(&self.stats.chunks, removed as u64);
-                            st.closed = chunks
-                                .iter()
-                                .map(|m| ClosedChunk {
-                                    min_time: m.min_time,
-                                    max_time: m.max_time,
-                                    loc: ChunkLoc::Disk(m.chunk_ref),
-                                    num_samples: m.num_samples,
-                                })
-                                .collect();
+                            st.closed = chunks.iter().map(closed_chunk).collect();
                             st.open = None;
                             st.appended = chunks.iter().map(|m| u64::from(m.num_samples)).sum();
                             if let (Some(f), Some(l)) = (chunks.first(), chunks.last()) {
@@ -209,6 +245,23 @@ impl Head {
                             counts.mmapped_chunks += chunks.len() as u64;
                             HeadStats::add(&self.stats.chunks, chunks.len() as u64);
                             HeadStats::add(&self.stats.chunks_created, chunks.len() as u64);
+                            if let Some(old) = st.ooo.take() {
+                                let n = old.mmapped.len() + usize::from(old.head.is_some());
+                                HeadStats::sub(&self.stats.chunks, n as u64);
+                            }
+                            if let Some(ooo) = ooo {
+                                let o = OooState {
+                                    mmapped: ooo.iter().map(closed_chunk).collect(),
+                                    head: None,
+                                };
+                                if let Some((a, b)) = o.time_range() {
+                                    self.update_ooo_time(a, b);
+                                }
+                                counts.ooo_mmapped_chunks += ooo.len() as u64;
+                                HeadStats::add(&self.stats.chunks, ooo.len() as u64);
+                                HeadStats::add(&self.stats.chunks_created, ooo.len() as u64);
+                                st.ooo = Some(Box::new(o));
+                            }
                         }
                     }
                 }
@@ -289,10 +342,13 @@ impl Head {
         if self.min_time() < min_valid && self.min_time() <= self.max_time() {
             self.min_time.store(min_valid, Ordering::Release);
         }
+        if let Some(wbl) = &self.wbl {
+            self.replay_wbl(wbl, &by_wal_ref, &aliases, mmapped.last_ref, &mut counts)?;
+        }
         *self.replay_aliases.lock() = aliases;
-        if !mmapped.is_empty() {
+        if !mmapped.in_order.is_empty() || !mmapped.ooo.is_empty() {
             tracing::debug!(
-                series = mmapped.len(),
+                series = mmapped.in_order.len() + mmapped.ooo.len(),
                 "head chunks of series the WAL does not know were dropped"
             );
         }
@@ -312,6 +368,111 @@ impl Head {
             "WAL replay completed"
         );
         Ok(counts)
+    }
+
+    /// Replays the WBL after the WAL, as Prometheus does: samples go into
+    /// their series' out-of-order buffers (cutting chunks as at run time;
+    /// no time limit applies), and an m-map marker empties its series'
+    /// buffer, whose samples are in a chunk loaded from the files (unless
+    /// the marker names a chunk after `last_chunk`, which was lost: then
+    /// the samples stay). Damage at the end of the WBL is repaired like
+    /// the WAL's.
+    fn replay_wbl(
+        &self,
+        wbl: &Wal,
+        by_wal_ref: &U64Map<Arc<MemSeries>>,
+        aliases: &U64Map<u64>,
+        last_chunk: HeadChunkRef,
+        counts: &mut ReplayReport,
+    ) -> Result<(), TsdbError> {
+        let find = |r: u64| -> Option<Arc<MemSeries>> {
+            match by_wal_ref.get(&r) {
+                Some(s) => Some(s.clone()),
+                None => self
+                    .series
+                    .get_by_ref(aliases.get(&r).copied().unwrap_or(r)),
+            }
+        };
+        let cap = self.opts.out_of_order_cap_max;
+        let files = self.files.as_ref();
+        let mut dec = Decoder::new();
+        let mut samples_buf: Vec<RefSample> = Vec::new();
+        let mut markers_buf: Vec<RefMmapMarker> = Vec::new();
+        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+        let (mut chunks, mut dropped_heads, mut unknown) = (0u64, 0u64, 0u64);
+        let stats = wbl.replay(|rec| {
+            match RecordType::of(rec) {
+                Some(RecordType::Samples | RecordType::SamplesV2) => {
+                    samples_buf.clear();
+                    dec.samples(rec, &mut samples_buf)?;
+                    let mut k = 0;
+                    while k < samples_buf.len() {
+                        let r = samples_buf[k].series_ref;
+                        let Some(s) = find(r) else {
+                            unknown += 1;
+                            k += 1;
+                            continue;
+                        };
+                        let mut st = s.state.lock();
+                        let o = st.ooo.get_or_insert_with(Box::<OooState>::default);
+                        while let Some(x) = samples_buf.get(k).filter(|x| x.series_ref == r) {
+                            k += 1;
+                            let res = o.insert(s.series_ref, x.t, x.v, cap, files);
+                            chunks += u64::from(res.chunk_created);
+                            if res.inserted {
+                                counts.ooo_samples += 1;
+                                mint = mint.min(x.t);
+                                maxt = maxt.max(x.t);
+                            }
+                        }
+                    }
+                }
+                Some(RecordType::MmapMarkers) => {
+                    markers_buf.clear();
+                    dec.mmap_markers(rec, &mut markers_buf)?;
+                    for m in &markers_buf {
+                        if m.mmap_ref > last_chunk.0 {
+                            continue;
+                        }
+                        let Some(s) = find(m.series_ref) else {
+                            unknown += 1;
+                            continue;
+                        };
+                        let mut st = s.state.lock();
+                        if let Some(o) = st.ooo.as_deref_mut() {
+                            dropped_heads += u64::from(o.head.take().is_some());
+                        }
+                    }
+                }
+                _ => {
+                    dec.decode(rec)?;
+                    counts.skipped_records += 1;
+                }
+            }
+            Ok(())
+        });
+        let stats = stats.map_err(|e| TsdbError::from(e).context("replay WBL"))?;
+        if let Some(c) = &stats.corruption {
+            counts.wbl_corruption = Some(c.to_string());
+            tracing::warn!(corruption = %c, "WBL was repaired; out-of-order data after the damage is lost");
+        }
+        self.update_ooo_time(mint, maxt);
+        HeadStats::add(&self.stats.chunks, chunks);
+        HeadStats::sub(&self.stats.chunks, dropped_heads);
+        HeadStats::add(&self.stats.chunks_created, chunks);
+        HeadStats::add(&self.stats.wbl_replay_unknown_refs, unknown);
+        counts.wbl_unknown_refs = unknown;
+        if unknown > 0 {
+            tracing::warn!(samples = unknown, "unknown series references in the WBL");
+        }
+        tracing::info!(
+            segments = ?stats.segments,
+            records = stats.records,
+            samples = counts.ooo_samples,
+            mmapped_chunks = counts.ooo_mmapped_chunks,
+            "WBL replay completed"
+        );
+        Ok(())
     }
 
     /// Checkpoints the WAL up to the head's new min time, keeping the
