@@ -8,16 +8,19 @@
 //!    logged (by ULID) and left out, listed in [`Db::failed_blocks`], and
 //!    the database opens anyway;
 //! 3. opens the [`Head`] with its `min_valid_time` set to the newest
-//!    block's `maxTime` (samples the blocks already cover are not
-//!    replayed or accepted again), mapping `chunks_head/` and replaying the
-//!    WAL (`wal/`), repairing a torn or corrupt WAL tail as Prometheus does.
+//!    in-order block's `maxTime` (samples the blocks already cover are not
+//!    replayed or accepted again, except out of order), mapping
+//!    `chunks_head/` and replaying the WAL (`wal/`) and the WBL of
+//!    out-of-order samples (`wbl/`), repairing a torn or corrupt tail as
+//!    Prometheus does.
 //!
 //! [`Db`] implements [`Appendable`] (appenders are the head's) and
 //! [`Queryable`] (a [`MergeQuerier`] over the blocks overlapping the range
 //! and the head; on equal timestamps the blocks win, as their data is
 //! older and settled). [`Db::compact`] persists the head's oldest chunk
 //! range into a block when the head spans more than 1.5 ranges, truncates
-//! the head, then runs the leveled compactor and retention through a
+//! the head, writes the head's out-of-order samples into blocks of their
+//! own ([`Head::compact_ooo`]) if it did, then runs the leveled compactor and retention through a
 //! [`BlockStore`]. [`Db::close`] flushes the head and releases the lock.
 //!
 //! # Durability contract
@@ -154,7 +157,15 @@ impl Db {
             tracing::error!(block = %f.ulid, error = %f.error, "corrupted block left out; its data is not queryable");
         }
         let mut head_opts = opts.head.clone();
-        if let Some(maxt) = blocks.blocks().iter().map(|b| b.meta().max_time).max() {
+        // Blocks of out-of-order samples may reach past the in-order data
+        // and do not count, as in Prometheus.
+        let in_order = blocks.blocks().iter().map(|b| b.meta()).filter(|m| {
+            !m.compaction
+                .hints
+                .iter()
+                .any(|h| h == crate::compact::HINT_FROM_OUT_OF_ORDER)
+        });
+        if let Some(maxt) = in_order.map(|m| m.max_time).max() {
             head_opts.min_valid_time = head_opts.min_valid_time.max(maxt);
         }
         let head = Arc::new(Head::open(&dir, head_opts)?);

@@ -117,8 +117,9 @@ pub(crate) struct Pending {
 #[derive(Debug)]
 struct Touched {
     series: Arc<MemSeries>,
-    /// Newest sample buffered for it, and whether it was out of order.
-    last: Option<(i64, f64, bool)>,
+    /// Newest in-order sample buffered for it (out-of-order ones do not
+    /// move the series' newest timestamp).
+    last: Option<(i64, f64)>,
     /// Whether this appender holds a `pending_commit` mark on the series
     /// (which keeps garbage collection away from it).
     marked: bool,
@@ -150,27 +151,14 @@ pub struct HeadAppender<'h> {
     metadata: Vec<(u32, Metadata)>,
 }
 
-/// The rules against the transaction's own newest sample of the series
-/// (`lo`: whether that one was out of order). What is accepted here is
-/// checked again against the series at commit.
-fn check_pending(
-    (lt, lv, lo): (i64, f64, bool),
-    t: i64,
-    v: f64,
-    b: &Bounds,
-) -> Result<Accept, Reject> {
+/// The rules against the transaction's own newest in-order sample of the
+/// series (newer than any committed one).
+fn check_pending((lt, lv): (i64, f64), t: i64, v: f64, b: &Bounds) -> Result<Accept, Reject> {
     if t > lt {
-        Ok(if lo {
-            Accept::OutOfOrder
-        } else {
-            Accept::InOrder
-        })
+        Ok(Accept::InOrder)
     } else if t == lt {
         if lv.to_bits() == v.to_bits() {
             Ok(Accept::Drop)
-        } else if lo {
-            // As in Prometheus, the out-of-order insert drops it.
-            Ok(Accept::OutOfOrder)
         } else {
             Err(Reject::Duplicate)
         }
@@ -338,7 +326,9 @@ impl<'h> HeadAppender<'h> {
         let series_ref = SeriesRef(entry.series.series_ref);
         match check {
             Ok(a @ (Accept::InOrder | Accept::OutOfOrder)) => {
-                entry.last = Some((t, v, a == Accept::OutOfOrder));
+                if a == Accept::InOrder {
+                    entry.last = Some((t, v));
+                }
                 entry.last_sample = self.samples.len() as u32;
                 self.samples.push(Pending { series: i, t, v });
                 Ok(series_ref)
