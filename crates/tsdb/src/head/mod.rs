@@ -37,12 +37,39 @@
 //! minValidTime)` is out of bounds; older than the series' newest sample
 //! (committed, or buffered in this transaction) is out of order; the
 //! newest timestamp again with another value is a duplicate, with the
-//! same value it is accepted and dropped. Accepted samples are buffered,
+//! same value it is accepted and dropped. With an out-of-order window
+//! (`out_of_order_time_window` > 0), a sample that is out of order or out
+//! of bounds is accepted out of order if it is not older than `maxT −
+//! window` (`maxT` as the transaction started), and refused as too old
+//! otherwise — whether or not blocks already cover its time. Accepted samples are buffered,
 //! and the series is marked as pending a commit so garbage collection
 //! keeps it. Commit logs the transaction to the WAL (new series, then
 //! samples, then metadata) before touching any series, then appends the
 //! samples run by run under each series' lock; [`rollback`] drops them
-//! (new series are logged anyway: they exist in the head).
+//! (new series are logged anyway: they exist in the head). Samples that
+//! turn out to be out of order (checked again at commit, as in
+//! Prometheus) are inserted after the in-order ones, all under the head's
+//! out-of-order lock, and then logged to the WBL (see below).
+//!
+//! **Out-of-order samples** (module `ooo`, Prometheus' `OOOChunk` design).
+//! A series' out-of-order samples go into a small buffer kept sorted by
+//! time, one sample per timestamp (a timestamp already there is dropped;
+//! timestamps in its cut chunks or in the in-order chunks are not checked,
+//! as in Prometheus). When the buffer holds `out_of_order_cap_max` samples
+//! (32), the next insert cuts it into an XOR chunk written to
+//! `chunks_head/` with the out-of-order bit of the encoding byte set, and
+//! the series keeps that chunk's 40-byte record in a second chunk list.
+//! A series without out-of-order data pays one pointer for this.
+//!
+//! **The WBL** (`wbl/`, same segment format as the WAL, [`crate::wal`]).
+//! The WAL still gets every sample of a commit (as Prometheus writes it);
+//! the out-of-order ones are also logged to the WBL as samples records,
+//! after they are in memory, interleaved with m-map marker records: when
+//! an insert cuts a chunk, a marker naming that chunk (or 0 when the
+//! series had no buffer) is logged before the sample. Inserting and
+//! logging hold one lock, so the WBL has the inserts' order. A failed WBL
+//! write is logged, not returned (as in Prometheus: the commit is in the
+//! WAL already). Series records stay in the WAL only.
 //!
 //! [`rollback`]: ember_storage::Appender::rollback
 //!
@@ -58,28 +85,47 @@
 //! zero-copy slices of the mapped files (which stay valid even if
 //! truncation deletes the file), the open chunk as a copy of its bytes —
 //! decoded with seek support and trimmed to the range. Output is sorted by
-//! labels when asked. Label names and values come from the postings.
+//! labels when asked. Label names and values come from the postings. A
+//! series with out-of-order chunks in the range is decoded whole into one
+//! sorted sample list: in-order samples (isolated as above), then the
+//! out-of-order chunks in the order they were cut, then the buffer; on
+//! equal timestamps the first of these wins, which is the sample written
+//! first. Out-of-order samples are not isolated (Prometheus does not
+//! isolate them either): a querier shows those inserted when it reaches
+//! the series, so it may see part of a commit's out-of-order samples.
 //!
 //! **Truncation and compaction.** [`Head::truncate`] drops chunks older
 //! than a time, removes series left without samples (garbage collection:
 //! registry, postings, ordinals), deletes head chunk files no series
-//! references, and checkpoints the WAL. [`Head::series_in_range`] reads the
-//! head's data for `[mint, maxt)` series by series in label order, and
-//! [`Head::write_block`] writes it as a block with
-//! [`BlockWriter`].
+//! references, and checkpoints the WAL; it leaves out-of-order data alone
+//! (a series with some is kept). [`Head::series_in_range`] reads the
+//! head's in-order data for `[mint, maxt)` series by series in label
+//! order, and [`Head::write_block`] writes it as a block with
+//! [`BlockWriter`]. After that, [`Head::compact_ooo`] does Prometheus'
+//! out-of-order compaction: with out-of-order inserts paused it starts a
+//! new WBL segment and cuts every buffer into a chunk; it writes one block
+//! per aligned chunk range holding those chunks' samples (covering the
+//! whole range, hinted `from-out-of-order`; such blocks overlap others and
+//! the compactor merges them); then it drops those chunks, collects
+//! garbage and deletes the WBL segments before the new one.
 //!
 //! **Durability.** [`Head::open`] maps and walks the head chunk files (a
 //! corrupt file is logged, counted and deleted with the files after it,
 //! as Prometheus does), then replays the WAL's newest checkpoint and the
 //! segments after it: series records recreate the series with their
 //! references and take over their chunks from the files, samples the
-//! chunks already hold are skipped, the rest go into new chunks. WAL
-//! damage at the end is repaired by the WAL. [`Head::replay_report`] says
-//! what was found.
+//! chunks already hold are skipped, the rest go into new chunks (samples
+//! that were out of order are refused again there). Series records also
+//! take over their out-of-order chunks from the files (all of them, as in
+//! Prometheus). Then the WBL is replayed (when out-of-order ingestion is
+//! enabled or `wbl/` exists): samples are inserted into the buffers,
+//! cutting chunks as at run time, and a marker empties its series' buffer
+//! — those samples are in the chunk it names — unless the chunk is past
+//! the last one found in the files (lost: the samples stay). WAL and WBL
+//! damage at the end is repaired as the WAL does. [`Head::replay_report`]
+//! says what was found.
 //!
-//! Not implemented yet: out-of-order ingestion (the
-//! `out_of_order_time_window` option must stay 0; no OOO chunks, no
-//! `wbl/`), native histograms (appends fail with
+//! Not implemented yet: native histograms (appends fail with
 //! [`StorageError::Unsupported`]), deletion/tombstones, exemplar storage
 //! (exemplars are accepted and dropped, as with Prometheus' exemplar
 //! storage disabled) and memory snapshots on shutdown. Self-metrics are

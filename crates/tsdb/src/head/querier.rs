@@ -23,7 +23,8 @@ use crate::error::TsdbError;
 /// was created, and none of the later ones (isolation). Out-of-order
 /// samples are not isolated (nor are they in Prometheus): a series shows
 /// those inserted when the set reaches it, merged with its in-order
-/// samples (see [`merged_samples`]). Series are read lazily: each series'
+/// samples (the first written wins on equal timestamps; see the [module
+/// documentation](super)). Series are read lazily: each series'
 /// chunks are captured when the set reaches it — completed chunks by
 /// reference into the mapped chunk files, the open chunk by copying its
 /// few hundred bytes — so a series set holds no lock between calls.
