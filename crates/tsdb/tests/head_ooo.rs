@@ -331,6 +331,12 @@ fn torn_wbl_tail_is_repaired() {
     let head = Head::open(dir.path(), opts(H, 32)).unwrap();
     let rep = head.replay_report();
     assert!(rep.wbl_corruption.is_some(), "{rep:?}");
+    let corruptions = head
+        .metrics()
+        .into_iter()
+        .find(|m| m.name == "prometheus_tsdb_out_of_order_wbl_corruptions_total")
+        .map(|m| m.value);
+    assert_eq!(corruptions, Some(1.0));
     assert_eq!(dump(&head), model(&[("m", 100, 2.0), ("m", 1_000, 1.0)]));
     // Writing goes on after the repair and survives the next restart.
     put(&head, "m", 300, 4.0).unwrap();

@@ -125,6 +125,8 @@ struct Touched {
     marked: bool,
     /// Index in `samples` of its last buffered sample.
     last_sample: u32,
+    /// Some of its samples wait for the out-of-order pass of the commit.
+    deferred: bool,
 }
 
 /// An append transaction on a [`Head`]: see [`Appender`].
@@ -225,6 +227,7 @@ impl<'h> HeadAppender<'h> {
             last: None,
             marked,
             last_sample: 0,
+            deferred: false,
         });
         if created {
             self.created.push(i);
@@ -288,6 +291,7 @@ impl<'h> HeadAppender<'h> {
                         last: None,
                         marked: created,
                         last_sample: 0,
+                        deferred: false,
                     };
                     if created {
                         self.created.push(i);
@@ -449,13 +453,13 @@ impl<'h> HeadAppender<'h> {
             let entry = &mut self.touched[idx as usize];
             let s = &entry.series;
             let mut st = s.state.lock();
-            let deferred_before = deferred.len();
             while let Some(p) = self.samples.get(k).filter(|p| p.series == idx) {
                 k += 1;
                 match appendable(&st, p.t, p.v, &bounds) {
                     Ok(Accept::InOrder) => {}
                     Ok(Accept::OutOfOrder) => {
                         deferred.push(*p);
+                        entry.deferred = true;
                         continue;
                     }
                     Ok(Accept::Drop) => continue,
@@ -476,8 +480,7 @@ impl<'h> HeadAppender<'h> {
                     chunks += 1;
                 }
             }
-            if entry.marked && (entry.last_sample as usize) < k && deferred.len() == deferred_before
-            {
+            if entry.marked && (entry.last_sample as usize) < k && !entry.deferred {
                 // The series' last sample: done with it.
                 st.pending_commit = st.pending_commit.saturating_sub(1);
                 drop(st);
