@@ -11,9 +11,11 @@
 //!    compaction, listed in [`Db::failed_blocks`], and the database runs
 //!    anyway (where Prometheus would refuse to start);
 //! 3. opens the [`Head`] with its `min_valid_time` set to the newest
-//!    block's `maxTime` (samples the blocks already cover are not
-//!    replayed or accepted again), mapping `chunks_head/` and replaying the
-//!    WAL (`wal/`), repairing a torn or corrupt WAL tail as Prometheus does.
+//!    in-order block's `maxTime` (samples the blocks already cover are not
+//!    replayed or accepted again, except out of order), mapping
+//!    `chunks_head/` and replaying the WAL (`wal/`) and the WBL of
+//!    out-of-order samples (`wbl/`), repairing a torn or corrupt tail as
+//!    Prometheus does.
 //!
 //! # Reading, writing and compacting at the same time
 //!
@@ -35,8 +37,11 @@
 //! * [`Db::compact`] is Prometheus' `DB.Compact`: while the head spans
 //!   more than 1.5 chunk ranges, it writes the oldest range as a block
 //!   (see below), loads it, waits for the head's queriers of that range,
-//!   and truncates the head (and checkpoints the WAL); then it runs the
-//!   leveled compactor over the healthy blocks (a block that failed to
+//!   and truncates the head (and checkpoints the WAL); if it wrote a head
+//!   block, it writes the head's out-of-order samples into blocks of their
+//!   own ([`Head::compact_ooo`], marked `from-out-of-order`; they may
+//!   overlap other blocks, which the compactor then merges); then it runs
+//!   the leveled compactor over the healthy blocks (a block that failed to
 //!   open is never an input) and retention, through the [`BlockStore`],
 //!   whose [docs](crate::dir) say what happens to failed blocks there
 //!   (they age out by retention but never cause a healthy block's
@@ -154,6 +159,8 @@ pub struct DbOptions {
 pub struct CompactReport {
     /// Blocks written from the head.
     pub head_blocks: Vec<Ulid>,
+    /// Blocks written from the head's out-of-order samples.
+    pub ooo_blocks: Vec<Ulid>,
     /// Blocks written by the leveled compactor.
     pub compacted_blocks: Vec<Ulid>,
     /// Blocks that cannot be opened, after the compaction: left out of
@@ -232,7 +239,15 @@ impl Db {
         )?;
         let mut head_opts = opts.head;
         let snapshot = store.snapshot();
-        if let Some(maxt) = snapshot.blocks().iter().map(|b| b.meta().max_time).max() {
+        // Blocks of out-of-order samples may reach past the in-order data
+        // and do not count, as in Prometheus.
+        let in_order = snapshot.blocks().iter().map(|b| b.meta()).filter(|m| {
+            !m.compaction
+                .hints
+                .iter()
+                .any(|h| h == crate::compact::HINT_FROM_OUT_OF_ORDER)
+        });
+        if let Some(maxt) = in_order.map(|m| m.max_time).max() {
             head_opts.min_valid_time = head_opts.min_valid_time.max(maxt);
         }
         let head = Arc::new(Head::open(&dir, head_opts)?);
@@ -372,14 +387,15 @@ impl Db {
     fn compact_locked(&self) -> Result<CompactReport, TsdbError> {
         let mut report = CompactReport::default();
         let range = self.head.options().chunk_range;
+        let wopts = BlockWriterOptions {
+            chunk_range: range,
+            ..BlockWriterOptions::default()
+        };
+        let mut head_compacted = false;
         while self.head.is_compactable() {
+            head_compacted = true;
             let mint = self.head.min_time();
             let maxt = mint.div_euclid(range) * range + range;
-            let wopts = BlockWriterOptions {
-                chunk_range: range,
-                block_range: Some((mint, maxt)),
-                ..BlockWriterOptions::default()
-            };
             let written = self
                 .head
                 .write_block(&self.dir, mint, maxt, wopts)
@@ -402,6 +418,14 @@ impl Db {
                 tracing::warn!(mint, maxt, "head readers still open; truncating anyway");
             }
             self.head.truncate(maxt)?;
+        }
+        if head_compacted {
+            // As Prometheus: out-of-order data follows the in-order head.
+            let written = self.head.compact_ooo(&self.dir, wopts)?;
+            report.ooo_blocks = written.iter().map(|b| b.meta.ulid).collect();
+            for b in &written {
+                self.store.add_block(b.meta.ulid)?;
+            }
         }
         report.compacted_blocks = self.store.compact()?;
         self.counters

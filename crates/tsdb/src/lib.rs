@@ -2,8 +2,10 @@
 //!
 //! [`Db::open`] is the one call an embedder needs: it locks a data
 //! directory ([`lock`]), opens its blocks, and rebuilds the in-memory
-//! [`head`] from `chunks_head/` and the write-ahead log ([`wal`]); the
-//! result implements the storage traits for appends and queries. Over time
+//! [`head`] from `chunks_head/` and the write-ahead log ([`wal`]), plus,
+//! with out-of-order ingestion enabled, the write-behind log of
+//! out-of-order samples (`wbl/`); the result implements the storage
+//! traits for appends and queries. Over time
 //! the head's oldest range is written out as a block, blocks are merged
 //! into longer ones and old ones dropped ([`compact`], [`dir`],
 //! [`retention`]). The sections below describe the block layer those parts

@@ -45,11 +45,6 @@ pub struct BlockWriterOptions {
     pub max_chunk_bytes: Option<usize>,
     /// Largest chunk segment file.
     pub segment_size: u64,
-    /// The block's range `[minTime, maxTime)`, as the head's compaction
-    /// sets it (Prometheus writes a head block over the range it cut from
-    /// the head, not over its samples). Every sample must lie inside it.
-    /// `None`: the samples' range, `[oldest, newest + 1)`.
-    pub block_range: Option<(i64, i64)>,
 }
 
 impl Default for BlockWriterOptions {
@@ -60,7 +55,6 @@ impl Default for BlockWriterOptions {
             samples_per_chunk: 120,
             max_chunk_bytes: None,
             segment_size: DEFAULT_SEGMENT_SIZE,
-            block_range: None,
         }
     }
 }
@@ -290,11 +284,9 @@ impl BlockWriter {
         self.flush_with_ulid(dir, Ulid::new())
     }
 
-    /// Like [`flush`](Self::flush) with a given ULID.
-    ///
-    /// The block covers [`block_range`](BlockWriterOptions::block_range)
-    /// if set (a sample outside it is an error), else `[oldest, newest +
-    /// 1)`, as Prometheus' block writer sets it.
+    /// Like [`flush`](Self::flush) with a given ULID. The block covers
+    /// its samples, `[oldest, newest + 1)`, as Prometheus' block writer
+    /// sets it.
     pub fn flush_with_ulid(
         self,
         dir: &Path,
@@ -303,22 +295,45 @@ impl BlockWriter {
         let Some((oldest, newest)) = self.time_range() else {
             return Ok(None);
         };
-        let (min_time, max_time) = match self.opts.block_range {
-            Some((min, max)) if min <= oldest && newest < max => (min, max),
-            Some((min, max)) => {
-                return Err(TsdbError::InvalidInput(format!(
-                    "samples in [{oldest}, {newest}] do not fit the block range [{min}, {max})"
-                )))
-            }
-            None => (oldest, newest.saturating_add(1)),
+        self.flush_inner(dir, ulid, (oldest, newest.saturating_add(1)), &[])
+    }
+
+    /// Like [`flush`](Self::flush), but the block covers `[min_time,
+    /// max_time)` (as Prometheus' compactor sets the range of a block it
+    /// writes from the head) and its meta carries `hints` (such as
+    /// `from-out-of-order`). Fails if a sample lies outside the range.
+    pub fn flush_range(
+        self,
+        dir: &Path,
+        min_time: i64,
+        max_time: i64,
+        hints: &[&str],
+    ) -> Result<Option<WrittenBlock>, TsdbError> {
+        let Some((lo, hi)) = self.time_range() else {
+            return Ok(None);
         };
+        if lo < min_time || hi >= max_time {
+            return Err(TsdbError::InvalidInput(format!(
+                "samples [{lo}, {hi}] outside the block range [{min_time}, {max_time})"
+            )));
+        }
+        self.flush_inner(dir, Ulid::new(), (min_time, max_time), hints)
+    }
+
+    fn flush_inner(
+        self,
+        dir: &Path,
+        ulid: Ulid,
+        (min_time, max_time): (i64, i64),
+        hints: &[&str],
+    ) -> Result<Option<WrittenBlock>, TsdbError> {
         let final_dir = dir.join(ulid.to_string());
         let tmp = dir.join(format!("{ulid}{TMP_FOR_CREATION_SUFFIX}"));
         if tmp.exists() {
             fs::remove_dir_all(&tmp).at(&tmp)?;
         }
         fs::create_dir_all(&tmp).at(&tmp)?;
-        let res = self.write_into(&tmp, ulid, min_time, max_time);
+        let res = self.write_into(&tmp, ulid, min_time, max_time, hints);
         let (meta, size) = match res {
             Ok(ok) => ok,
             Err(e) => {
@@ -353,6 +368,7 @@ impl BlockWriter {
         ulid: Ulid,
         min_time: i64,
         max_time: i64,
+        hints: &[&str],
     ) -> Result<(BlockMeta, u64), TsdbError> {
         // Close every open chunk.
         for s in &mut self.series {
@@ -425,7 +441,8 @@ impl BlockWriter {
         let index_bytes = index_file.get_ref().metadata().at(&index_path)?.len();
         drop(index_file);
 
-        let meta = BlockMeta::new_level1(ulid, min_time, max_time, stats);
+        let mut meta = BlockMeta::new_level1(ulid, min_time, max_time, stats);
+        meta.compaction.hints = hints.iter().map(|h| h.to_string()).collect();
         let meta_bytes = meta.write(tmp)?;
         let tomb_bytes = Tombstones::new().write(tmp)?;
         sync_dir(tmp)?;
@@ -488,20 +505,17 @@ mod tests {
     #[test]
     fn explicit_block_range() {
         let dir = tempfile::tempdir().unwrap();
-        let opts = BlockWriterOptions {
-            block_range: Some((0, 100)),
-            ..BlockWriterOptions::default()
-        };
+        let opts = BlockWriterOptions::default();
         let l = labels!("__name__" => "x");
         let mut w = BlockWriter::new(opts);
         w.append(&l, 10, 1.0).unwrap();
         w.append(&l, 20, 1.0).unwrap();
-        let b = w.flush(dir.path()).unwrap().unwrap();
+        let b = w.flush_range(dir.path(), 0, 100, &[]).unwrap().unwrap();
         assert_eq!((b.meta.min_time, b.meta.max_time), (0, 100));
 
         let mut w = BlockWriter::new(opts);
         w.append(&l, 100, 1.0).unwrap();
-        assert!(w.flush(dir.path()).is_err());
+        assert!(w.flush_range(dir.path(), 0, 100, &[]).is_err());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use ember_model::{Exemplar, Labels, Metadata, Sample, Value};
 use ember_storage::{Appender, SeriesRef, StorageError};
 
+use super::ooo::{wbl_records, OooState, WblEntry};
 use super::series::{ChunkCtx, MemSeries, SeriesState, U64Map};
 use super::stats::HeadStats;
 use super::{CommitBatch, Head};
-use crate::wal::record::{RefMetadata, RefSample, RefSeries};
+use crate::wal::record::{RefMetadata, RefMmapMarker, RefSample, RefSeries};
 
 /// Why a sample cannot be appended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub(crate) enum Reject {
     OutOfBounds,
     OutOfOrder,
     Duplicate,
+    /// Out of order and older than the out-of-order window.
+    TooOld,
 }
 
 impl Reject {
@@ -24,6 +27,7 @@ impl Reject {
         match self {
             Reject::OutOfBounds => HeadStats::add(&stats.out_of_bound_samples, 1),
             Reject::OutOfOrder => HeadStats::add(&stats.out_of_order_samples, 1),
+            Reject::TooOld => HeadStats::add(&stats.too_old_samples, 1),
             Reject::Duplicate => {}
         }
     }
@@ -33,39 +37,77 @@ impl Reject {
             Reject::OutOfBounds => StorageError::OutOfBounds,
             Reject::OutOfOrder => StorageError::OutOfOrderSample,
             Reject::Duplicate => StorageError::DuplicateSampleForTimestamp,
+            Reject::TooOld => StorageError::TooOldSample,
         }
     }
 }
 
-/// Prometheus' `memSeries.appendable` for the in-order case: `Ok(true)` to
-/// append, `Ok(false)` for an exact duplicate of the newest sample (dropped
-/// silently), or why not.
-pub(crate) fn appendable(st: &SeriesState, t: i64, v: f64, min_valid: i64) -> Result<bool, Reject> {
-    if t >= min_valid {
+/// Where an acceptable sample goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Accept {
+    /// Appended to the in-order chunks.
+    InOrder,
+    /// Inserted into the out-of-order buffer.
+    OutOfOrder,
+    /// An exact duplicate of the newest sample: dropped silently.
+    Drop,
+}
+
+/// The time limits a transaction checks samples against, fixed at its
+/// first append as in Prometheus.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bounds {
+    /// Oldest in-order timestamp accepted.
+    pub(crate) min_valid: i64,
+    /// Oldest out-of-order timestamp accepted (`head maxT − window`), if
+    /// out-of-order ingestion is enabled.
+    pub(crate) ooo_min: Option<i64>,
+}
+
+impl Bounds {
+    /// Why a sample that is not in order is refused, or `None` if it is
+    /// accepted out of order.
+    fn not_in_order(&self, t: i64) -> Option<Reject> {
+        match self.ooo_min {
+            Some(m) if t >= m => None,
+            Some(_) => Some(Reject::TooOld),
+            None if t < self.min_valid => Some(Reject::OutOfBounds),
+            None => Some(Reject::OutOfOrder),
+        }
+    }
+}
+
+/// Prometheus' `memSeries.appendable`: a sample newer than the series'
+/// newest (and not older than `min_valid`) goes in order; the newest
+/// timestamp again is dropped with the same value and a duplicate
+/// otherwise; anything else goes out of order if the window allows.
+/// Out-of-order samples are not checked against existing ones here (a
+/// timestamp already in the out-of-order buffer is dropped on insert).
+pub(crate) fn appendable(st: &SeriesState, t: i64, v: f64, b: &Bounds) -> Result<Accept, Reject> {
+    if t >= b.min_valid {
         let Some(max) = st.max_time() else {
-            return Ok(true);
+            return Ok(Accept::InOrder);
         };
         if t > max {
-            return Ok(true);
+            return Ok(Accept::InOrder);
         }
         if t == max {
             return if st.last_value.to_bits() == v.to_bits() {
-                Ok(false)
+                Ok(Accept::Drop)
             } else {
                 Err(Reject::Duplicate)
             };
         }
     }
-    if t < min_valid {
-        Err(Reject::OutOfBounds)
-    } else {
-        Err(Reject::OutOfOrder)
+    match b.not_in_order(t) {
+        None => Ok(Accept::OutOfOrder),
+        Some(r) => Err(r),
     }
 }
 
 /// A sample waiting for commit: index into the appender's series list.
 #[derive(Debug, Clone, Copy)]
-struct Pending {
+pub(crate) struct Pending {
     series: u32,
     t: i64,
     v: f64,
@@ -75,13 +117,16 @@ struct Pending {
 #[derive(Debug)]
 struct Touched {
     series: Arc<MemSeries>,
-    /// Newest sample buffered for it.
+    /// Newest in-order sample buffered for it (out-of-order ones do not
+    /// move the series' newest timestamp).
     last: Option<(i64, f64)>,
     /// Whether this appender holds a `pending_commit` mark on the series
     /// (which keeps garbage collection away from it).
     marked: bool,
     /// Index in `samples` of its last buffered sample.
     last_sample: u32,
+    /// Some of its samples wait for the out-of-order pass of the commit.
+    deferred: bool,
 }
 
 /// An append transaction on a [`Head`]: see [`Appender`].
@@ -98,9 +143,8 @@ struct Touched {
 /// more per run of its samples at commit.
 pub struct HeadAppender<'h> {
     head: &'h Head,
-    /// `(min valid time, head max time)`, fixed at the first append as in
-    /// Prometheus.
-    bounds: Option<(i64, i64)>,
+    /// Fixed at the first append, as in Prometheus.
+    bounds: Option<Bounds>,
     touched: Vec<Touched>,
     by_ref: U64Map<u32>,
     /// Series this transaction created (for the WAL's series records).
@@ -109,18 +153,22 @@ pub struct HeadAppender<'h> {
     metadata: Vec<(u32, Metadata)>,
 }
 
-/// The rules against the transaction's own newest sample of the series.
-fn check_pending((lt, lv): (i64, f64), t: i64, v: f64) -> Result<bool, Reject> {
+/// The rules against the transaction's own newest in-order sample of the
+/// series (newer than any committed one).
+fn check_pending((lt, lv): (i64, f64), t: i64, v: f64, b: &Bounds) -> Result<Accept, Reject> {
     if t > lt {
-        Ok(true)
+        Ok(Accept::InOrder)
     } else if t == lt {
         if lv.to_bits() == v.to_bits() {
-            Ok(false)
+            Ok(Accept::Drop)
         } else {
             Err(Reject::Duplicate)
         }
     } else {
-        Err(Reject::OutOfOrder)
+        match b.not_in_order(t) {
+            None => Ok(Accept::OutOfOrder),
+            Some(r) => Err(r),
+        }
     }
 }
 
@@ -148,12 +196,16 @@ impl<'h> HeadAppender<'h> {
         self.samples.is_empty() && self.metadata.is_empty() && self.created.is_empty()
     }
 
-    fn bounds(&mut self, t: i64) -> (i64, i64) {
+    fn bounds(&mut self, t: i64) -> Bounds {
         if let Some(b) = self.bounds {
             return b;
         }
         self.head.init_time(t);
-        let b = (self.head.appendable_min_valid_time(), self.head.max_time());
+        let window = self.head.options().out_of_order_time_window;
+        let b = Bounds {
+            min_valid: self.head.appendable_min_valid_time(),
+            ooo_min: (window > 0).then(|| self.head.max_time().saturating_sub(window)),
+        };
         self.bounds = Some(b);
         b
     }
@@ -175,6 +227,7 @@ impl<'h> HeadAppender<'h> {
             last: None,
             marked,
             last_sample: 0,
+            deferred: false,
         });
         if created {
             self.created.push(i);
@@ -238,6 +291,7 @@ impl<'h> HeadAppender<'h> {
                         last: None,
                         marked: created,
                         last_sample: 0,
+                        deferred: false,
                     };
                     if created {
                         self.created.push(i);
@@ -258,27 +312,32 @@ impl<'h> HeadAppender<'h> {
         t: i64,
         v: f64,
     ) -> Result<SeriesRef, StorageError> {
-        let (min_valid, _) = self.bounds(t);
-        if t < min_valid {
-            Reject::OutOfBounds.count(&self.head.stats);
-            return Err(StorageError::OutOfBounds);
+        let b = self.bounds(t);
+        // Too old whatever the series holds.
+        if t < b.min_valid {
+            if let Some(r) = b.not_in_order(t) {
+                r.count(&self.head.stats);
+                return Err(r.error());
+            }
         }
         let i = self.series_index(hint, labels)?;
         let entry = &self.touched[i as usize];
         let (i, check) = match entry.last {
-            Some(last) if entry.marked => (i, check_pending(last, t, v)),
-            _ => self.with_marked(i, labels, |st| appendable(st, t, v, min_valid)),
+            Some(last) if entry.marked => (i, check_pending(last, t, v, &b)),
+            _ => self.with_marked(i, labels, |st| appendable(st, t, v, &b)),
         };
         let entry = &mut self.touched[i as usize];
         let series_ref = SeriesRef(entry.series.series_ref);
         match check {
-            Ok(true) => {
-                entry.last = Some((t, v));
+            Ok(a @ (Accept::InOrder | Accept::OutOfOrder)) => {
+                if a == Accept::InOrder {
+                    entry.last = Some((t, v));
+                }
                 entry.last_sample = self.samples.len() as u32;
                 self.samples.push(Pending { series: i, t, v });
                 Ok(series_ref)
             }
-            Ok(false) => Ok(series_ref),
+            Ok(Accept::Drop) => Ok(series_ref),
             Err(r) => {
                 r.count(&self.head.stats);
                 Err(r.error())
@@ -375,13 +434,18 @@ impl<'h> HeadAppender<'h> {
         }
         let id = head.iso.open_append();
         let low = head.iso.low_watermark();
-        let (min_valid, _) = self.bounds.unwrap_or((i64::MIN, i64::MIN));
+        let bounds = self.bounds.unwrap_or(Bounds {
+            min_valid: i64::MIN,
+            ooo_min: None,
+        });
         let ctx = ChunkCtx {
             cut: &head.cut,
             files: head.files.as_ref(),
         };
-        let (mut appended, mut ooo, mut oob, mut chunks) = (0u64, 0u64, 0u64, 0u64);
+        let (mut appended, mut chunks) = (0u64, 0u64);
         let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+        // Samples going out of order, inserted after the in-order ones.
+        let mut deferred: Vec<Pending> = Vec::new();
         let mut k = 0;
         while k < self.samples.len() {
             // Consecutive samples of one series under one lock.
@@ -391,15 +455,16 @@ impl<'h> HeadAppender<'h> {
             let mut st = s.state.lock();
             while let Some(p) = self.samples.get(k).filter(|p| p.series == idx) {
                 k += 1;
-                match appendable(&st, p.t, p.v, min_valid) {
-                    Ok(true) => {}
-                    Ok(false) | Err(Reject::Duplicate) => continue,
-                    Err(Reject::OutOfOrder) => {
-                        ooo += 1;
+                match appendable(&st, p.t, p.v, &bounds) {
+                    Ok(Accept::InOrder) => {}
+                    Ok(Accept::OutOfOrder) => {
+                        deferred.push(*p);
+                        entry.deferred = true;
                         continue;
                     }
-                    Err(Reject::OutOfBounds) => {
-                        oob += 1;
+                    Ok(Accept::Drop) => continue,
+                    Err(r) => {
+                        r.count(&head.stats);
                         continue;
                     }
                 }
@@ -415,7 +480,7 @@ impl<'h> HeadAppender<'h> {
                     chunks += 1;
                 }
             }
-            if entry.marked && (entry.last_sample as usize) < k {
+            if entry.marked && (entry.last_sample as usize) < k && !entry.deferred {
                 // The series' last sample: done with it.
                 st.pending_commit = st.pending_commit.saturating_sub(1);
                 drop(st);
@@ -423,15 +488,75 @@ impl<'h> HeadAppender<'h> {
             }
         }
         head.update_min_max_time(mint, maxt);
+        if !deferred.is_empty() {
+            self.insert_out_of_order(&deferred);
+        }
         let stats = &head.stats;
         HeadStats::add(&stats.samples_appended, appended);
-        HeadStats::add(&stats.out_of_order_samples, ooo);
-        HeadStats::add(&stats.out_of_bound_samples, oob);
         HeadStats::add(&stats.chunks_created, chunks);
         HeadStats::add(&stats.chunks, chunks);
         head.iso.close_append(id);
         self.release();
         Ok(())
+    }
+
+    /// Inserts the commit's out-of-order samples and logs them, with the
+    /// m-map markers of the chunks they cut, to the WBL, in one go under
+    /// the head's out-of-order lock so the WBL has them in insertion
+    /// order. The series are still marked pending. As in Prometheus, the
+    /// WBL is written after the samples are in memory, and failing to
+    /// write it is logged, not returned (the samples are in the WAL).
+    fn insert_out_of_order(&self, samples: &[Pending]) {
+        let head = self.head;
+        let cap = head.options().out_of_order_cap_max;
+        let files = head.files.as_ref();
+        let mut wbl: Vec<WblEntry> = Vec::new();
+        let (mut inserted, mut chunks) = (0u64, 0u64);
+        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+        let _g = head.ooo_lock.lock();
+        let mut k = 0;
+        while k < samples.len() {
+            let idx = samples[k].series;
+            let s = &self.touched[idx as usize].series;
+            let mut st = s.state.lock();
+            let o = st.ooo.get_or_insert_with(Box::<OooState>::default);
+            while let Some(p) = samples.get(k).filter(|p| p.series == idx) {
+                k += 1;
+                let r = o.insert(s.series_ref, p.t, p.v, cap, files);
+                if r.chunk_created {
+                    chunks += 1;
+                    if let Some(m) = r.marker {
+                        wbl.push(WblEntry::Marker(RefMmapMarker {
+                            series_ref: s.series_ref,
+                            mmap_ref: m.0,
+                        }));
+                    }
+                }
+                if r.inserted {
+                    inserted += 1;
+                    mint = mint.min(p.t);
+                    maxt = maxt.max(p.t);
+                    wbl.push(WblEntry::Sample(RefSample {
+                        series_ref: s.series_ref,
+                        t: p.t,
+                        v: p.v,
+                        st: 0,
+                    }));
+                }
+            }
+        }
+        head.update_ooo_time(mint, maxt);
+        if let Some(w) = &head.wbl {
+            if let Err(e) = w.log(&wbl_records(&wbl)) {
+                tracing::error!(error = %e, "writing out-of-order samples to the WBL failed");
+            }
+        }
+        drop(_g);
+        let stats = &head.stats;
+        HeadStats::add(&stats.samples_appended, inserted);
+        HeadStats::add(&stats.ooo_samples_appended, inserted);
+        HeadStats::add(&stats.chunks_created, chunks);
+        HeadStats::add(&stats.chunks, chunks);
     }
 }
 

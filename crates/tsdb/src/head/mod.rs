@@ -37,12 +37,39 @@
 //! minValidTime)` is out of bounds; older than the series' newest sample
 //! (committed, or buffered in this transaction) is out of order; the
 //! newest timestamp again with another value is a duplicate, with the
-//! same value it is accepted and dropped. Accepted samples are buffered,
+//! same value it is accepted and dropped. With an out-of-order window
+//! (`out_of_order_time_window` > 0), a sample that is out of order or out
+//! of bounds is accepted out of order if it is not older than `maxT −
+//! window` (`maxT` as the transaction started), and refused as too old
+//! otherwise — whether or not blocks already cover its time. Accepted samples are buffered,
 //! and the series is marked as pending a commit so garbage collection
 //! keeps it. Commit logs the transaction to the WAL (new series, then
 //! samples, then metadata) before touching any series, then appends the
 //! samples run by run under each series' lock; [`rollback`] drops them
-//! (new series are logged anyway: they exist in the head).
+//! (new series are logged anyway: they exist in the head). Samples that
+//! turn out to be out of order (checked again at commit, as in
+//! Prometheus) are inserted after the in-order ones, all under the head's
+//! out-of-order lock, and then logged to the WBL (see below).
+//!
+//! **Out-of-order samples** (module `ooo`, Prometheus' `OOOChunk` design).
+//! A series' out-of-order samples go into a small buffer kept sorted by
+//! time, one sample per timestamp (a timestamp already there is dropped;
+//! timestamps in its cut chunks or in the in-order chunks are not checked,
+//! as in Prometheus). When the buffer holds `out_of_order_cap_max` samples
+//! (32), the next insert cuts it into an XOR chunk written to
+//! `chunks_head/` with the out-of-order bit of the encoding byte set, and
+//! the series keeps that chunk's 40-byte record in a second chunk list.
+//! A series without out-of-order data pays one pointer for this.
+//!
+//! **The WBL** (`wbl/`, same segment format as the WAL, [`crate::wal`]).
+//! The WAL still gets every sample of a commit (as Prometheus writes it);
+//! the out-of-order ones are also logged to the WBL as samples records,
+//! after they are in memory, interleaved with m-map marker records: when
+//! an insert cuts a chunk, a marker naming that chunk (or 0 when the
+//! series had no buffer) is logged before the sample. Inserting and
+//! logging hold one lock, so the WBL has the inserts' order. A failed WBL
+//! write is logged, not returned (as in Prometheus: the commit is in the
+//! WAL already). Series records stay in the WAL only.
 //!
 //! [`rollback`]: ember_storage::Appender::rollback
 //!
@@ -61,7 +88,15 @@
 //! to the range, deleted samples skipped. A series with no sample left in
 //! the range is not returned. Output is sorted by labels when asked.
 //! Label names and values come from the postings, so, as in Prometheus,
-//! they still list series whose samples are all deleted.
+//! they still list series whose samples are all deleted. A series with
+//! out-of-order chunks in the range is decoded whole into one sorted
+//! sample list: in-order samples (isolated as above), then the
+//! out-of-order chunks in the order they were cut, then the buffer; on
+//! equal timestamps the first of these wins, which is the sample written
+//! first; deleted samples are dropped from it. Out-of-order samples are
+//! not isolated (Prometheus does not isolate them either): a querier shows
+//! those inserted when it reaches the series, so it may see part of a
+//! commit's out-of-order samples.
 //!
 //! **Deletion** ([`Head::delete`]), as Prometheus' head does it: the
 //! range is clamped to the head's and then to each selected series' time
@@ -82,27 +117,40 @@
 //! **Truncation and compaction.** [`Head::truncate`] drops chunks older
 //! than a time, removes series left without samples (garbage collection:
 //! registry, postings, ordinals), deletes head chunk files no series
-//! references, and checkpoints the WAL. [`Head::series_in_range`] reads the
-//! head's data for `[mint, maxt)` series by series in label order, and
-//! [`Head::write_block`] writes it as a block with
-//! [`BlockWriter`].
+//! references, and checkpoints the WAL; it leaves out-of-order data alone
+//! (a series with some is kept). [`Head::series_in_range`] reads the
+//! head's in-order data for `[mint, maxt)` series by series in label
+//! order, and [`Head::write_block`] writes it as a block with
+//! [`BlockWriter`]. After that, [`Head::compact_ooo`] does Prometheus'
+//! out-of-order compaction: with out-of-order inserts paused it starts a
+//! new WBL segment and cuts every buffer into a chunk; it writes one block
+//! per aligned chunk range holding those chunks' samples (covering the
+//! whole range, hinted `from-out-of-order`; such blocks overlap others and
+//! the compactor merges them); then it drops those chunks, collects
+//! garbage and deletes the WBL segments before the new one.
 //!
 //! **Durability.** [`Head::open`] maps and walks the head chunk files (a
 //! corrupt file is logged, counted and deleted with the files after it,
 //! as Prometheus does), then replays the WAL's newest checkpoint and the
 //! segments after it: series records recreate the series with their
 //! references and take over their chunks from the files, samples the
-//! chunks already hold are skipped, the rest go into new chunks. WAL
-//! damage at the end is repaired by the WAL. [`Head::replay_report`] says
-//! what was found. Tombstones records (from the checkpoint or the
+//! chunks already hold are skipped, the rest go into new chunks (samples
+//! that were out of order are refused again there). Series records also
+//! take over their out-of-order chunks from the files (all of them, as in
+//! Prometheus). Then the WBL is replayed (when out-of-order ingestion is
+//! enabled or `wbl/` exists): samples are inserted into the buffers,
+//! cutting chunks as at run time, and a marker empties its series' buffer
+//! — those samples are in the chunk it names — unless the chunk is past
+//! the last one found in the files (lost: the samples stay). WAL and WBL
+//! damage at the end is repaired as the WAL does. [`Head::replay_report`]
+//! says what was found. Tombstones records (from the checkpoint or the
 //! segments) give their series the deleted intervals again, except those
 //! ending before the minimum valid time; checkpoints keep the tombstones
 //! of series still in the head whose interval reaches the checkpoint's
 //! time, as Prometheus' do.
 //!
-//! Not implemented yet: out-of-order ingestion (the
-//! `out_of_order_time_window` option must stay 0; no OOO chunks, no
-//! `wbl/`), native histograms (appends fail with
+//!
+//! Not implemented yet: native histograms (appends fail with
 //! [`StorageError::Unsupported`]), exemplar storage (exemplars are
 //! accepted and dropped, as with Prometheus' exemplar storage disabled),
 //! memory snapshots on shutdown, and the whole-series tombstones
@@ -115,6 +163,7 @@
 mod appender;
 pub mod chunks_head;
 mod isolation;
+mod ooo;
 mod querier;
 mod replay;
 mod series;
@@ -140,6 +189,7 @@ pub use chunks_head::{
     DEFAULT_WRITE_BUFFER_SIZE, HEAD_CHUNKS_FORMAT_V1, HEAD_CHUNK_FILE_HEADER_SIZE,
     MAGIC_HEAD_CHUNKS, MAX_HEAD_CHUNK_FILE_SIZE, OUT_OF_ORDER_MASK,
 };
+pub use ooo::{DEFAULT_OUT_OF_ORDER_CAP_MAX, MAX_OUT_OF_ORDER_CAP_MAX, WBL_DIR};
 pub use querier::HeadQuerier;
 pub use stats::{HeadMetric, HeadStats, MetricKind};
 
@@ -149,7 +199,7 @@ use crate::wal::record::{RefMetadata, RefSample, RefSeries, RefTombstone};
 use crate::wal::{Wal, WalOptions};
 use crate::writer::{BlockWriter, BlockWriterOptions, WrittenBlock};
 use isolation::{Isolation, ReadState};
-use querier::{chunks_iterator, ChunksIterator};
+use querier::{snapshot_iterator, ChunksIterator};
 pub use replay::ReplayReport;
 use replay::WalLog;
 use series::{labels_hash, MemSeries, SeriesSnapshot, StripeSeries, U64Map};
@@ -168,10 +218,13 @@ pub struct HeadOptions {
     pub max_chunk_bytes: Option<usize>,
     /// Number of stripes of the series registry (a power of two; 16384).
     pub stripe_size: usize,
-    /// Accept out-of-order samples this many ms older than the head's
-    /// newest sample. Must be 0: out-of-order ingestion is not implemented
-    /// yet.
+    /// Accept out-of-order samples down to this many ms before the head's
+    /// newest sample (Prometheus' `out_of_order_time_window`); 0 (the
+    /// default) disables out-of-order ingestion.
     pub out_of_order_time_window: i64,
+    /// Out-of-order samples a series buffers before they are cut into a
+    /// chunk (Prometheus' `out_of_order_cap_max`: 1 to 255, default 32).
+    pub out_of_order_cap_max: usize,
     /// Bytes of head chunks buffered before a write (4 MiB).
     pub chunk_write_buffer_size: usize,
     /// Largest head chunk file (128 MiB).
@@ -192,6 +245,7 @@ impl Default for HeadOptions {
             max_chunk_bytes: cut.max_chunk_bytes,
             stripe_size: 1 << 14,
             out_of_order_time_window: 0,
+            out_of_order_cap_max: DEFAULT_OUT_OF_ORDER_CAP_MAX,
             chunk_write_buffer_size: DEFAULT_WRITE_BUFFER_SIZE,
             max_chunk_file_size: MAX_HEAD_CHUNK_FILE_SIZE,
             min_valid_time: i64::MIN,
@@ -249,6 +303,18 @@ pub struct Head {
     pub(crate) stats: HeadStats,
     pub(crate) active_appenders: AtomicU64,
     wal: Option<WalLog>,
+    /// The write-behind log of out-of-order samples.
+    pub(crate) wbl: Option<Wal>,
+    /// Held while out-of-order samples are inserted and logged to the
+    /// WBL, so that the WBL has them in insertion order, and while
+    /// compaction cuts the out-of-order buffers.
+    pub(crate) ooo_lock: Mutex<()>,
+    /// One out-of-order compaction at a time.
+    ooo_compaction: Mutex<()>,
+    /// Oldest out-of-order timestamp (`i64::MAX` when none).
+    ooo_min_time: AtomicI64,
+    /// Newest out-of-order timestamp (`i64::MIN` when none).
+    ooo_max_time: AtomicI64,
     /// Duplicate series references found by replay, mapped to the series
     /// they name, kept for WAL checkpoints.
     pub(crate) replay_aliases: Mutex<U64Map<u64>>,
@@ -281,17 +347,30 @@ impl Head {
     /// chunk files or at the end of the WAL is logged and repaired as
     /// Prometheus does (data after it comes from the WAL, or is lost);
     /// a damaged checkpoint is an error.
+    ///
+    /// With out-of-order ingestion enabled, or if `<dir>/wbl` exists (data
+    /// of an earlier run with it enabled), the WBL in `<dir>/wbl` is opened
+    /// too and replayed after the WAL.
     pub fn open(dir: impl AsRef<Path>, opts: HeadOptions) -> Result<Self, TsdbError> {
         let dir = dir.as_ref();
         let wal = Wal::open(dir.join(WAL_DIR), opts.wal_options)?;
-        Self::open_with_wal(dir.join(CHUNKS_HEAD_DIR), wal, opts)
+        let wbl_dir = dir.join(WBL_DIR);
+        let wbl = if opts.out_of_order_time_window > 0 || wbl_dir.is_dir() {
+            Some(Wal::open(wbl_dir, opts.wal_options)?)
+        } else {
+            None
+        };
+        Self::open_with_wal(dir.join(CHUNKS_HEAD_DIR), wal, wbl, opts)
     }
 
-    /// Like [`open`](Self::open) with the head chunk directory and an
-    /// opened (not yet replayed) WAL given separately.
+    /// Like [`open`](Self::open) with the head chunk directory, an opened
+    /// (not yet replayed) WAL and optionally WBL given separately. Without
+    /// a WBL, out-of-order samples are kept in memory and in the head
+    /// chunk files only.
     pub fn open_with_wal(
         chunks_dir: impl AsRef<Path>,
         wal: Wal,
+        wbl: Option<Wal>,
         opts: HeadOptions,
     ) -> Result<Self, TsdbError> {
         let files = HeadChunkFiles::with_sizes(
@@ -299,7 +378,8 @@ impl Head {
             opts.chunk_write_buffer_size,
             opts.max_chunk_file_size,
         )?;
-        let head = Self::with_parts(opts, Some(files), Some(WalLog::new(wal)))?;
+        let mut head = Self::with_parts(opts, Some(files), Some(WalLog::new(wal)))?;
+        head.wbl = wbl;
         if let Some(w) = &head.wal {
             let report = head.replay(&w.wal)?;
             *head.replay_report.lock() = report;
@@ -329,6 +409,11 @@ impl Head {
         self.wal.as_ref().map(|w| &w.wal)
     }
 
+    /// The WBL (out-of-order samples), if the head has one.
+    pub fn wbl(&self) -> Option<&Wal> {
+        self.wbl.as_ref()
+    }
+
     /// A head whose completed chunks go to `<dir>/chunks_head`, without a
     /// WAL. Chunk files left by an earlier run cannot be attributed to
     /// series without the WAL's series records, so they are deleted.
@@ -350,10 +435,17 @@ impl Head {
         files: Option<HeadChunkFiles>,
         wal: Option<WalLog>,
     ) -> Result<Self, TsdbError> {
-        if opts.out_of_order_time_window != 0 {
-            return Err(TsdbError::InvalidInput(
-                "out-of-order ingestion is not implemented in the head yet: out_of_order_time_window must be 0".into(),
-            ));
+        if opts.out_of_order_time_window < 0 {
+            return Err(TsdbError::InvalidInput(format!(
+                "out-of-order time window must not be negative, got {}",
+                opts.out_of_order_time_window
+            )));
+        }
+        if !(1..=MAX_OUT_OF_ORDER_CAP_MAX).contains(&opts.out_of_order_cap_max) {
+            return Err(TsdbError::InvalidInput(format!(
+                "out-of-order cap max must be between 1 and {MAX_OUT_OF_ORDER_CAP_MAX}, got {}",
+                opts.out_of_order_cap_max
+            )));
         }
         if opts.chunk_range < 1 {
             return Err(TsdbError::InvalidInput(format!(
@@ -381,6 +473,11 @@ impl Head {
             stats: HeadStats::default(),
             active_appenders: AtomicU64::new(0),
             wal,
+            wbl: None,
+            ooo_lock: Mutex::new(()),
+            ooo_compaction: Mutex::new(()),
+            ooo_min_time: AtomicI64::new(i64::MAX),
+            ooo_max_time: AtomicI64::new(i64::MIN),
             replay_aliases: Mutex::new(U64Map::default()),
             replay_report: Mutex::new(ReplayReport::default()),
             gc_lock: Mutex::new(()),
@@ -486,6 +583,9 @@ impl Head {
             "Number of currently active appender transactions",
             self.active_appenders.load(Ordering::Relaxed) as f64,
         ));
+        if let Some(w) = &self.wbl {
+            m.extend(stats::wbl_metrics(w));
+        }
         m
     }
 
@@ -690,7 +790,8 @@ impl Head {
             if let Some(seq) = st.min_file_seq() {
                 min_file = min_file.min(seq);
             }
-            if !st.is_empty() || st.pending_commit > 0 {
+            // Out-of-order data goes with out-of-order compaction.
+            if !st.is_empty() || st.pending_commit > 0 || st.has_ooo() {
                 if let Some(t) = st.min_time() {
                     actual_mint = actual_mint.min(t);
                 }
@@ -749,8 +850,10 @@ impl Head {
         self.iso.wait_for_readers(mint, maxt, timeout)
     }
 
-    /// The head's data in `[mint, maxt)`, series by series in label order,
-    /// for compaction. Reading sees the commits complete when it starts.
+    /// The head's in-order data in `[mint, maxt)`, series by series in
+    /// label order, for compaction. Reading sees the commits complete when
+    /// it starts. Out-of-order samples are left out: they go into blocks of
+    /// their own ([`compact_ooo`](Self::compact_ooo)), as in Prometheus.
     pub fn series_in_range(&self, mint: i64, maxt: i64) -> Result<HeadRange<'_>, TsdbError> {
         let mut series = self.select_series(&[])?;
         series.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
@@ -764,13 +867,12 @@ impl Head {
         })
     }
 
-    /// Writes the head's samples in `[mint, maxt)` as a block in `dir`
-    /// with `opts` (chunks cut again by the writer's rule). Returns `None`
-    /// if there is no sample in the range.
+    /// Writes the head's in-order samples in `[mint, maxt)` as a block in
+    /// `dir` with `opts` (chunks cut again by the writer's rule). Returns
+    /// `None` if there is no sample in the range.
     ///
-    /// The block's range is [`BlockWriterOptions::block_range`] if set
-    /// (the DB sets `[mint, maxt)`, as Prometheus does), else that of its
-    /// samples (`[oldest, newest + 1)`).
+    /// The block covers `[mint, maxt)` whatever its samples, as
+    /// Prometheus' blocks from the head do.
     pub fn write_block(
         &self,
         dir: &Path,
@@ -787,7 +889,7 @@ impl Head {
                 w.append_id(id, t, v)?;
             }
         }
-        w.flush(dir)
+        w.flush_range(dir, mint, maxt, &[])
     }
 
     /// Flushes the head chunk files and closes the WAL. Appends after
@@ -802,6 +904,11 @@ impl Head {
         if let Some(l) = &self.wal {
             if let Err(e) = l.close() {
                 first_err.get_or_insert(e);
+            }
+        }
+        if let Some(w) = &self.wbl {
+            if let Err(e) = w.close() {
+                first_err.get_or_insert(e.into());
             }
         }
         first_err.map_or(Ok(()), Err)
@@ -851,6 +958,7 @@ impl<'h> Iterator for HeadRange<'h> {
                 self.maxt,
                 Some(&self.rs),
                 self.head.files.as_ref(),
+                false,
             ) {
                 Ok(c) => c,
                 Err(e) => return Some(Err(e)),
@@ -904,7 +1012,7 @@ impl RangeSeries<'_> {
 
     /// The samples in the range that are not deleted, in time order.
     pub fn samples(&self) -> RangeSamples<'_> {
-        RangeSamples(chunks_iterator(self.head, &self.snap, self.mint))
+        RangeSamples(snapshot_iterator(self.head, &self.snap, self.mint))
     }
 }
 

@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use ember_index::{label_names_for_matchers, label_values_for_matchers};
-use ember_model::{Labels, Matcher, Timestamp};
+use ember_model::{Labels, Matcher, Sample, Timestamp};
 use ember_storage::{
-    LabelHints, Querier, SampleIterator, SelectHints, Series, SeriesSet, StorageError, ValueType,
-    Warnings,
+    LabelHints, ListSeries, Querier, SampleIterator, SelectHints, Series, SeriesSet, StorageError,
+    ValueType, Warnings,
 };
 
 use super::isolation::ReadState;
+use super::ooo::merged_samples;
 use super::series::{ChunkSnapshot, MemSeries, SeriesSnapshot};
 use super::Head;
 use crate::chunk_iter::{ChunkList, ChunkListIterator};
@@ -18,8 +19,12 @@ use crate::error::TsdbError;
 
 /// A querier over the head for `[mint, maxt]` (inclusive).
 ///
-/// It sees the commits that were complete when it was created, and none
-/// of the later ones (isolation). Series are read lazily: each series'
+/// It sees the in-order samples of the commits that were complete when it
+/// was created, and none of the later ones (isolation). Out-of-order
+/// samples are not isolated (nor are they in Prometheus): a series shows
+/// those inserted when the set reaches it, merged with its in-order
+/// samples (the first written wins on equal timestamps; see the [module
+/// documentation](super)). Series are read lazily: each series'
 /// chunks are captured when the set reaches it — completed chunks by
 /// reference into the mapped chunk files, the open chunk by copying its
 /// few hundred bytes — so a series set holds no lock between calls.
@@ -51,7 +56,8 @@ impl<'h> HeadQuerier<'h> {
     /// Whether the head's data can overlap the querier's range.
     fn overlaps(&self) -> bool {
         let (min, max) = (self.head.min_time(), self.head.max_time());
-        min <= max && min <= self.maxt && self.mint <= max
+        let within = |(min, max): (i64, i64)| min <= max && min <= self.maxt && self.mint <= max;
+        within((min, max)) || self.head.ooo_time_range().is_some_and(within)
     }
 
     fn with_limit(mut v: Vec<String>, hints: &LabelHints) -> Vec<String> {
@@ -136,10 +142,35 @@ impl<'a> SeriesSet<'a> for HeadSeriesSet<'a> {
         loop {
             let s = self.series.next()?;
             let files = self.head.files.as_ref();
-            let snap = match s.snapshot(self.mint, self.maxt, Some(self.rs), files) {
+            let snap = match s.snapshot(self.mint, self.maxt, Some(self.rs), files, true) {
                 Ok(c) => c,
                 Err(e) => return Some(Err(e.into())),
             };
+            if !snap.ooo.is_empty() {
+                let samples = match merged_samples(
+                    self.head,
+                    &snap.chunks,
+                    snap.maxt,
+                    &snap.ooo,
+                    self.mint,
+                    self.maxt,
+                ) {
+                    Ok(v) => v,
+                    Err(e) => return Some(Err(e.into())),
+                };
+                let samples: Vec<Sample> = samples
+                    .into_iter()
+                    .filter(|&(t, _)| !snap.deleted.contains(t))
+                    .map(|(t, v)| Sample::float(t, v))
+                    .collect();
+                if samples.is_empty() {
+                    continue;
+                }
+                return Some(Ok(Box::new(ListSeries {
+                    labels: s.labels.clone(),
+                    samples,
+                })));
+            }
             if !has_samples_in(self.head, &snap, self.mint) {
                 continue;
             }
@@ -180,7 +211,7 @@ pub(crate) fn has_samples_in(head: &Head, snap: &SeriesSnapshot, mint: Timestamp
     {
         return false;
     }
-    let mut it = chunks_iterator(head, snap, mint);
+    let mut it = snapshot_iterator(head, snap, mint);
     it.next() != ValueType::None || it.error().is_some()
 }
 
@@ -198,7 +229,7 @@ impl Series for HeadSeries<'_> {
     }
 
     fn iter(&self) -> Box<dyn SampleIterator + '_> {
-        Box::new(chunks_iterator(self.head, &self.snap, self.mint))
+        Box::new(snapshot_iterator(self.head, &self.snap, self.mint))
     }
 }
 
@@ -248,7 +279,7 @@ pub(crate) type ChunksIterator<'a> = ChunkListIterator<'a, HeadChunks<'a>>;
 
 /// An iterator over the samples of `snap` in `[mint, snap.maxt]`, deleted
 /// intervals skipped.
-pub(crate) fn chunks_iterator<'a>(
+pub(crate) fn snapshot_iterator<'a>(
     head: &'a Head,
     snap: &'a SeriesSnapshot,
     mint: Timestamp,
@@ -259,4 +290,14 @@ pub(crate) fn chunks_iterator<'a>(
     };
     let deleted = (!snap.deleted.is_empty()).then_some(&snap.deleted);
     ChunkListIterator::new(chunks, mint, snap.maxt, deleted)
+}
+
+/// An iterator over the samples of in-order `chunks` in `[mint, maxt]`.
+pub(crate) fn chunks_iterator<'a>(
+    head: &'a Head,
+    chunks: &'a [ChunkSnapshot],
+    mint: Timestamp,
+    maxt: Timestamp,
+) -> ChunksIterator<'a> {
+    ChunkListIterator::new(HeadChunks { head, chunks }, mint, maxt, None)
 }

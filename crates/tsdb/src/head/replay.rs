@@ -6,13 +6,15 @@ use std::sync::{mpsc, Arc};
 
 use parking_lot::Mutex;
 
-use super::chunks_head::{DiskChunkMeta, HeadChunkFiles};
+use super::chunks_head::{DiskChunkMeta, HeadChunkFiles, HeadChunkRef};
+use super::ooo::OooState;
 use super::series::{labels_hash, ChunkCtx, ChunkLoc, ClosedChunk, MemSeries, SeriesState, U64Map};
 use super::stats::HeadStats;
 use super::{CommitBatch, Head};
 use crate::error::TsdbError;
 use crate::wal::record::{
-    self, Decoder, Record, RecordError, RecordType, RefSample, RefSeries, RefTombstone,
+    self, Decoder, Record, RecordError, RecordType, RefMmapMarker, RefSample, RefSeries,
+    RefTombstone,
 };
 use crate::wal::{Wal, WalError};
 use ember_chunks::Encoding;
@@ -99,25 +101,65 @@ pub struct ReplayReport {
     pub chunks_corruption: Option<String>,
     /// The WAL damage found, if any (the WAL was repaired there).
     pub wal_corruption: Option<String>,
+    /// Out-of-order chunks taken over from the head chunk files.
+    pub ooo_mmapped_chunks: u64,
+    /// Out-of-order samples inserted from the WBL.
+    pub ooo_samples: u64,
+    /// Samples and m-map markers in the WBL for unknown series.
+    pub wbl_unknown_refs: u64,
+    /// The WBL damage found, if any (the WBL was repaired there).
+    pub wbl_corruption: Option<String>,
 }
 
-/// Completed in-order chunks per series reference, from the head chunk
-/// files. A corrupt file is logged, counted and deleted with the files
-/// after it (their data comes back from the WAL), as Prometheus does.
+/// The chunks found in the head chunk files, per series reference.
+#[derive(Default)]
+pub(crate) struct MmappedChunks {
+    /// In-order chunks, oldest first.
+    in_order: U64Map<Vec<DiskChunkMeta>>,
+    /// Out-of-order chunks, in the order they were written.
+    ooo: U64Map<Vec<DiskChunkMeta>>,
+    /// The last chunk in the files: WBL m-map markers for chunks after it
+    /// name chunks that were lost.
+    last_ref: HeadChunkRef,
+}
+
+/// A chunk found in the head chunk files, as a series holds it.
+fn closed_chunk(m: &DiskChunkMeta) -> ClosedChunk {
+    ClosedChunk {
+        min_time: m.min_time,
+        max_time: m.max_time,
+        loc: ChunkLoc::Disk(m.chunk_ref),
+        num_samples: m.num_samples,
+    }
+}
+
+/// Completed chunks per series reference, from the head chunk files
+/// (in-order ones ending before `min_valid` are skipped; out-of-order ones
+/// are all kept, as Prometheus does). A corrupt file is logged, counted
+/// and deleted with the files after it (their data comes back from the
+/// WAL and WBL), as Prometheus does.
 pub(crate) fn load_mmapped_chunks(
     files: &HeadChunkFiles,
     min_valid: i64,
     stats: &HeadStats,
     corruption: &mut Option<String>,
-) -> Result<U64Map<Vec<DiskChunkMeta>>, TsdbError> {
+) -> Result<MmappedChunks, TsdbError> {
     let mut attempt = 0;
     loop {
-        let mut map: U64Map<Vec<DiskChunkMeta>> = U64Map::default();
+        let mut found = MmappedChunks::default();
         let res = files.iterate_chunks(|m| {
-            if m.out_of_order || m.max_time < min_valid || m.encoding != Encoding::Xor {
+            found.last_ref = m.chunk_ref;
+            if m.encoding != Encoding::Xor {
                 return Ok(());
             }
-            let v = map.entry(m.series_ref).or_default();
+            if m.out_of_order {
+                found.ooo.entry(m.series_ref).or_default().push(*m);
+                return Ok(());
+            }
+            if m.max_time < min_valid {
+                return Ok(());
+            }
+            let v = found.in_order.entry(m.series_ref).or_default();
             if let Some(last) = v.last() {
                 if last.max_time >= m.min_time {
                     return Err(format!(
@@ -130,7 +172,7 @@ pub(crate) fn load_mmapped_chunks(
             Ok(())
         });
         let Err(c) = res else {
-            return Ok(map);
+            return Ok(found);
         };
         HeadStats::add(&stats.mmap_chunk_corruptions, 1);
         corruption.get_or_insert_with(|| c.error.to_string());
@@ -141,12 +183,12 @@ pub(crate) fn load_mmapped_chunks(
         attempt += 1;
         if attempt > 1 {
             files.truncate(u32::MAX)?;
-            return Ok(U64Map::default());
+            return Ok(MmappedChunks::default());
         }
         if let Err(e) = files.delete_from(c.seq) {
             tracing::error!(error = %e, "deleting corrupt head chunk files failed; discarding all of them");
             files.truncate(u32::MAX)?;
-            return Ok(U64Map::default());
+            return Ok(MmappedChunks::default());
         }
     }
 }
@@ -204,7 +246,7 @@ struct Replayer<'h> {
     head: &'h Head,
     ctx: ChunkCtx<'h>,
     min_valid: i64,
-    mmapped: U64Map<Vec<DiskChunkMeta>>,
+    mmapped: MmappedChunks,
     /// (series, its reference, its state): the reference is copied so that
     /// appends do not touch the series' own (cold) memory.
     local: Vec<(Arc<MemSeries>, u64, SeriesState)>,
@@ -302,19 +344,16 @@ impl<'h> Replayer<'h> {
         // gives it. A series declared again under another reference was
         // removed and re-created: what was replayed for it so far went to a
         // block already, as in Prometheus.
-        let chunks = self.mmapped.remove(&rs.series_ref).unwrap_or_default();
+        let chunks = self
+            .mmapped
+            .in_order
+            .remove(&rs.series_ref)
+            .unwrap_or_default();
+        let ooo = self.mmapped.ooo.remove(&rs.series_ref);
         let st = &mut local[idx as usize].2;
         let removed = st.closed.len() + usize::from(st.open.is_some());
         HeadStats::sub(&head.stats.chunks, removed as u64);
-        st.closed = chunks
-            .iter()
-            .map(|m| ClosedChunk {
-                min_time: m.min_time,
-                max_time: m.max_time,
-                loc: ChunkLoc::Disk(m.chunk_ref),
-                num_samples: m.num_samples,
-            })
-            .collect();
+        st.closed = chunks.iter().map(closed_chunk).collect();
         st.open = None;
         st.appended = chunks.iter().map(|m| u64::from(m.num_samples)).sum();
         if let (Some(f), Some(l)) = (chunks.first(), chunks.last()) {
@@ -324,6 +363,23 @@ impl<'h> Replayer<'h> {
         self.counts.mmapped_chunks += chunks.len() as u64;
         HeadStats::add(&head.stats.chunks, chunks.len() as u64);
         HeadStats::add(&head.stats.chunks_created, chunks.len() as u64);
+        if let Some(old) = st.ooo.take() {
+            let n = old.mmapped.len() + usize::from(old.head.is_some());
+            HeadStats::sub(&head.stats.chunks, n as u64);
+        }
+        if let Some(ooo) = ooo {
+            let o = OooState {
+                mmapped: ooo.iter().map(closed_chunk).collect(),
+                head: None,
+            };
+            if let Some((a, b)) = o.time_range() {
+                head.update_ooo_time(a, b);
+            }
+            self.counts.ooo_mmapped_chunks += ooo.len() as u64;
+            HeadStats::add(&head.stats.chunks, ooo.len() as u64);
+            HeadStats::add(&head.stats.chunks_created, ooo.len() as u64);
+            st.ooo = Some(Box::new(o));
+        }
     }
 
     fn samples(&mut self, samples: &[RefSample]) {
@@ -353,6 +409,99 @@ impl<'h> Replayer<'h> {
                 self.chunks_created += u64::from(a.chunk_created);
             }
         }
+    }
+
+    /// Replays the WBL after the WAL, as Prometheus does: samples go into
+    /// their series' out-of-order buffers (cutting chunks as at run time;
+    /// no time limit applies), and an m-map marker empties its series'
+    /// buffer, whose samples are in a chunk loaded from the files (unless
+    /// the marker names a chunk after the last one found there, which was
+    /// lost: then the samples stay). Damage at the end of the WBL is
+    /// repaired like the WAL's.
+    fn replay_wbl(&mut self, wbl: &Wal) -> Result<(), TsdbError> {
+        let head = self.head;
+        let cap = head.opts.out_of_order_cap_max;
+        let files = head.files.as_ref();
+        let last_chunk = self.mmapped.last_ref;
+        let mut dec = Decoder::new();
+        let mut samples_buf: Vec<RefSample> = Vec::new();
+        let mut markers_buf: Vec<RefMmapMarker> = Vec::new();
+        let (mut mint, mut maxt) = (i64::MAX, i64::MIN);
+        let (mut chunks, mut dropped_heads, mut unknown) = (0u64, 0u64, 0u64);
+        let stats = wbl.replay(|rec| {
+            match RecordType::of(rec) {
+                Some(RecordType::Samples | RecordType::SamplesV2) => {
+                    samples_buf.clear();
+                    dec.samples(rec, &mut samples_buf)?;
+                    let mut k = 0;
+                    while k < samples_buf.len() {
+                        let r = samples_buf[k].series_ref;
+                        let Some((_, series_ref, st)) = self
+                            .local_index(r)
+                            .and_then(|i| self.local.get_mut(i as usize))
+                        else {
+                            unknown += 1;
+                            k += 1;
+                            continue;
+                        };
+                        let o = st.ooo.get_or_insert_with(Box::<OooState>::default);
+                        while let Some(x) = samples_buf.get(k).filter(|x| x.series_ref == r) {
+                            k += 1;
+                            let res = o.insert(*series_ref, x.t, x.v, cap, files);
+                            chunks += u64::from(res.chunk_created);
+                            if res.inserted {
+                                self.counts.ooo_samples += 1;
+                                mint = mint.min(x.t);
+                                maxt = maxt.max(x.t);
+                            }
+                        }
+                    }
+                }
+                Some(RecordType::MmapMarkers) => {
+                    markers_buf.clear();
+                    dec.mmap_markers(rec, &mut markers_buf)?;
+                    for m in &markers_buf {
+                        if m.mmap_ref > last_chunk.0 {
+                            continue;
+                        }
+                        let Some(i) = self.local_index(m.series_ref) else {
+                            unknown += 1;
+                            continue;
+                        };
+                        if let Some(o) = self.local[i as usize].2.ooo.as_deref_mut() {
+                            dropped_heads += u64::from(o.head.take().is_some());
+                        }
+                    }
+                }
+                _ => {
+                    dec.decode(rec)?;
+                    self.counts.skipped_records += 1;
+                }
+            }
+            Ok(())
+        });
+        let stats = stats.map_err(|e| TsdbError::from(e).context("replay WBL"))?;
+        if let Some(c) = &stats.corruption {
+            self.counts.wbl_corruption = Some(c.to_string());
+            tracing::warn!(corruption = %c, "WBL was repaired; out-of-order data after the damage is lost");
+        }
+        head.update_ooo_time(mint, maxt);
+        HeadStats::add(&head.stats.chunks, chunks);
+        HeadStats::sub(&head.stats.chunks, dropped_heads);
+        HeadStats::add(&head.stats.chunks_created, chunks);
+        HeadStats::add(&head.stats.wbl_replay_unknown_refs, unknown);
+        self.counts.wbl_unknown_refs = unknown;
+        if unknown > 0 {
+            tracing::warn!(samples = unknown, "unknown series references in the WBL");
+        }
+        tracing::info!(
+            segments = ?stats.segments,
+            records = stats.records,
+            samples = self.counts.ooo_samples,
+            mmapped_chunks = self.counts.ooo_mmapped_chunks,
+            "WBL replay completed"
+        );
+        Ok(())
     }
 
     /// Hands the series states back to their series.
@@ -411,7 +560,7 @@ impl Head {
             Some(f) => {
                 load_mmapped_chunks(f, min_valid, &self.stats, &mut counts.chunks_corruption)?
             }
-            None => U64Map::default(),
+            None => MmappedChunks::default(),
         };
         let mut rep = Replayer {
             head: self,
@@ -481,6 +630,11 @@ impl Head {
                 }
             }
         });
+        // The WBL after the WAL, on the states replay still holds.
+        let wbl_res = match (&stats, &self.wbl) {
+            (Ok(_), Some(wbl)) => rep.replay_wbl(wbl),
+            _ => Ok(()),
+        };
         // Hand the states back, whether or not the replay succeeded.
         rep.finish();
         let Replayer {
@@ -494,6 +648,7 @@ impl Head {
             ..
         } = rep;
         let stats = stats.map_err(TsdbError::from)?;
+        wbl_res?;
         if let Some(c) = &stats.corruption {
             counts.wal_corruption = Some(c.to_string());
             HeadStats::add(&self.stats.wal_corruptions, 1);
@@ -508,9 +663,9 @@ impl Head {
             self.min_time.store(min_valid, Ordering::Release);
         }
         *self.replay_aliases.lock() = aliases;
-        if !mmapped.is_empty() {
+        if !mmapped.in_order.is_empty() || !mmapped.ooo.is_empty() {
             tracing::debug!(
-                series = mmapped.len(),
+                series = mmapped.in_order.len() + mmapped.ooo.len(),
                 "head chunks of series the WAL does not know were dropped"
             );
         }

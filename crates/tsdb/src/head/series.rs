@@ -12,6 +12,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::chunks_head::{HeadChunkFiles, HeadChunkRef};
 use super::isolation::{ReadState, TxLog};
+use super::ooo::OooState;
 use crate::error::TsdbError;
 use crate::tombstones::{Interval, Intervals};
 
@@ -91,6 +92,8 @@ pub(crate) struct SeriesState {
     pub(crate) deleted: bool,
     /// The newest metadata committed.
     pub(crate) metadata: Option<Box<Metadata>>,
+    /// Out-of-order samples, once the series has had any.
+    pub(crate) ooo: Option<Box<OooState>>,
     /// Deleted time ranges (see [`Head::delete`](super::Head::delete));
     /// boxed, as few series have any.
     pub(crate) tombstones: Option<Box<Intervals>>,
@@ -210,7 +213,9 @@ impl SeriesState {
                 // Grown one at a time: a chunk is cut every half hour or
                 // so, and doubling would waste a third of the list.
                 self.closed.reserve_exact(1);
-                self.closed.push(close_chunk(series_ref, full, ctx.files));
+                let range = (full.min_time, full.max_time);
+                self.closed
+                    .push(close_chunk(series_ref, full.chunk, range, ctx.files, false));
             }
         }
         self.open = Some(OpenChunk {
@@ -252,26 +257,46 @@ impl SeriesState {
         n
     }
 
-    /// The lowest chunk file sequence the series references.
+    /// The lowest chunk file sequence the series references (in-order
+    /// and out-of-order chunks).
     pub(crate) fn min_file_seq(&self) -> Option<u32> {
-        self.closed.iter().find_map(|c| match c.loc {
-            ChunkLoc::Disk(r) => Some(r.seq()),
-            ChunkLoc::Memory(_) => None,
-        })
+        let first_disk = |chunks: &[ClosedChunk]| {
+            chunks.iter().find_map(|c| match c.loc {
+                ChunkLoc::Disk(r) => Some(r.seq()),
+                ChunkLoc::Memory(_) => None,
+            })
+        };
+        let ooo = self.ooo.as_ref().and_then(|o| first_disk(&o.mmapped));
+        match (first_disk(&self.closed), ooo) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether the series holds out-of-order samples.
+    pub(crate) fn has_ooo(&self) -> bool {
+        self.ooo.as_ref().is_some_and(|o| !o.is_empty())
     }
 }
 
-/// Writes a full chunk to the files, or keeps it in memory.
-fn close_chunk(series_ref: u64, full: OpenChunk, files: Option<&HeadChunkFiles>) -> ClosedChunk {
-    let num_samples = full.chunk.num_samples() as u16;
+/// Writes a full chunk to the files (flagged out-of-order if `ooo`), or
+/// keeps it in memory.
+pub(crate) fn close_chunk(
+    series_ref: u64,
+    chunk: XorChunk,
+    (min_time, max_time): (i64, i64),
+    files: Option<&HeadChunkFiles>,
+    ooo: bool,
+) -> ClosedChunk {
+    let num_samples = chunk.num_samples() as u16;
     let loc = match files {
         Some(f) => match f.write_chunk(
             series_ref,
-            full.min_time,
-            full.max_time,
+            min_time,
+            max_time,
             Encoding::Xor,
-            full.chunk.bytes(),
-            false,
+            chunk.bytes(),
+            ooo,
         ) {
             Ok(r) => ChunkLoc::Disk(r),
             Err(e) => {
@@ -280,14 +305,14 @@ fn close_chunk(series_ref: u64, full: OpenChunk, files: Option<&HeadChunkFiles>)
                     error = %e,
                     "writing a head chunk failed; keeping it in memory"
                 );
-                ChunkLoc::Memory(Arc::from(full.chunk.into_bytes()))
+                ChunkLoc::Memory(Arc::from(chunk.into_bytes()))
             }
         },
-        None => ChunkLoc::Memory(Arc::from(full.chunk.into_bytes())),
+        None => ChunkLoc::Memory(Arc::from(chunk.into_bytes())),
     };
     ClosedChunk {
-        min_time: full.min_time,
-        max_time: full.max_time,
+        min_time,
+        max_time,
         loc,
         num_samples,
     }
@@ -311,18 +336,6 @@ pub(crate) struct ChunkSnapshot {
     pub(crate) origin: Option<HeadChunkRef>,
 }
 
-/// What a reader captured of one series (see [`MemSeries::snapshot`]).
-#[derive(Debug, Default)]
-pub(crate) struct SeriesSnapshot {
-    /// The chunks overlapping the range, oldest first.
-    pub(crate) chunks: Vec<ChunkSnapshot>,
-    /// The end of the range (inclusive), lowered to the newest sample
-    /// the reader may see.
-    pub(crate) maxt: i64,
-    /// The series' deleted intervals.
-    pub(crate) deleted: Intervals,
-}
-
 impl MemSeries {
     pub(crate) fn new(series_ref: u64, labels: Labels) -> Self {
         MemSeries {
@@ -332,106 +345,133 @@ impl MemSeries {
         }
     }
 
-    /// The chunks overlapping `[mint, maxt]` holding samples `rs` may see
-    /// (all committed samples without `rs`), with the newest visible
-    /// timestamp and the deleted intervals. Disk chunks are read (and
-    /// checksummed) while the series is locked, so truncation cannot
-    /// delete them underneath.
+    /// What a reader sees of the series in `[mint, maxt]`: the in-order
+    /// chunks holding samples `rs` may see (all committed samples without
+    /// `rs`) with the newest visible timestamp, if `with_ooo` the
+    /// out-of-order chunks overlapping the range (not isolated: every
+    /// inserted sample), and the deleted intervals. Disk chunks are read (and checksummed) while the
+    /// series is locked, so truncation cannot delete them underneath.
     pub(crate) fn snapshot(
         &self,
         mint: i64,
         maxt: i64,
         rs: Option<&ReadState>,
         files: Option<&HeadChunkFiles>,
+        with_ooo: bool,
     ) -> Result<SeriesSnapshot, TsdbError> {
         let st = self.state.lock();
-        let deleted = st.tombstones.as_deref().cloned().unwrap_or_default();
-        let nothing = |maxt| {
-            Ok(SeriesSnapshot {
-                maxt,
-                ..SeriesSnapshot::default()
-            })
+        let (chunks, in_order_maxt) = in_order_snapshot(&st, mint, maxt, rs, files)?;
+        let ooo = match st.ooo.as_deref() {
+            Some(o) if with_ooo => o.snapshot(mint, maxt, None, files)?,
+            _ => Vec::new(),
         };
-        let total = st.appended;
-        let visible = rs.map_or(total, |rs| st.txs.visible(total, rs));
-        let mut hidden = total - visible;
-        let mut maxt = maxt;
-        // Walk back from the newest chunk past the hidden samples.
-        if hidden > 0 {
-            let mut limit: Option<(usize, u64)> = None; // (chunk index from the end, visible samples in it)
-            let open_n = st.open.as_ref().map_or(0, |o| o.chunk.num_samples() as u64);
-            let counts = st
-                .open
-                .iter()
-                .map(|_| open_n)
-                .chain(st.closed.iter().rev().map(|c| u64::from(c.num_samples)));
-            for (i, n) in counts.enumerate() {
-                if hidden < n {
-                    limit = Some((i, n - hidden));
-                    break;
-                }
-                hidden -= n;
-                if hidden == 0 {
-                    limit = Some((i + 1, u64::MAX));
-                    break;
-                }
-            }
-            let Some((idx, keep)) = limit else {
-                return nothing(maxt);
-            };
-            // Find the newest visible timestamp.
-            let nchunks = st.num_chunks();
-            if idx >= nchunks {
-                return nothing(maxt);
-            }
-            let boundary = if keep == u64::MAX {
-                // Chunk `idx` from the end is entirely visible: its max.
-                chunk_at_from_end(&st, idx).map(|(_, max, _)| max)
-            } else {
-                let data = match chunk_at_from_end(&st, idx) {
-                    Some((_, _, Some(bytes))) => Some(bytes),
-                    Some((_, _, None)) => closed_from_end(&st, idx)
-                        .map(|c| read_loc(c, files).map(|s| s.data))
-                        .transpose()?,
-                    None => None,
-                };
-                data.and_then(|d| {
-                    XorIter::new(&d)
-                        .ok()?
-                        .take(keep as usize)
-                        .filter_map(Result::ok)
-                        .last()
-                        .map(|(t, _)| t)
-                })
-            };
-            match boundary {
-                Some(b) => maxt = maxt.min(b),
-                None => return nothing(maxt),
-            }
-        }
-        let mut out = Vec::new();
-        for c in &st.closed {
-            if c.max_time < mint || c.min_time > maxt {
-                continue;
-            }
-            out.push(read_loc(c, files)?);
-        }
-        if let Some(o) = &st.open {
-            if o.chunk.num_samples() > 0 && o.max_time >= mint && o.min_time <= maxt {
-                out.push(ChunkSnapshot {
-                    min_time: o.min_time,
-                    max_time: o.max_time,
-                    data: Bytes::copy_from_slice(o.chunk.bytes()),
-                    origin: None,
-                });
-            }
-        }
         Ok(SeriesSnapshot {
-            chunks: out,
-            maxt,
-            deleted,
+            chunks,
+            maxt: in_order_maxt,
+            ooo,
+            deleted: st.tombstones.as_deref().cloned().unwrap_or_default(),
         })
     }
+}
+
+/// A series' chunks captured for a reader (see [`MemSeries::snapshot`]).
+#[derive(Debug, Default)]
+pub(crate) struct SeriesSnapshot {
+    /// In-order chunks, oldest first.
+    pub(crate) chunks: Vec<ChunkSnapshot>,
+    /// The newest in-order timestamp the reader may see (at most the
+    /// range's end).
+    pub(crate) maxt: i64,
+    /// Out-of-order chunks, in the order they were cut (the open one
+    /// last); their ranges may overlap each other and the in-order ones.
+    pub(crate) ooo: Vec<ChunkSnapshot>,
+    /// The series' deleted intervals.
+    pub(crate) deleted: Intervals,
+}
+
+/// The in-order part of [`MemSeries::snapshot`].
+fn in_order_snapshot(
+    st: &SeriesState,
+    mint: i64,
+    maxt: i64,
+    rs: Option<&ReadState>,
+    files: Option<&HeadChunkFiles>,
+) -> Result<(Vec<ChunkSnapshot>, i64), TsdbError> {
+    let total = st.appended;
+    let visible = rs.map_or(total, |rs| st.txs.visible(total, rs));
+    let mut hidden = total - visible;
+    let mut maxt = maxt;
+    // Walk back from the newest chunk past the hidden samples.
+    if hidden > 0 {
+        let mut limit: Option<(usize, u64)> = None; // (chunk index from the end, visible samples in it)
+        let open_n = st.open.as_ref().map_or(0, |o| o.chunk.num_samples() as u64);
+        let counts = st
+            .open
+            .iter()
+            .map(|_| open_n)
+            .chain(st.closed.iter().rev().map(|c| u64::from(c.num_samples)));
+        for (i, n) in counts.enumerate() {
+            if hidden < n {
+                limit = Some((i, n - hidden));
+                break;
+            }
+            hidden -= n;
+            if hidden == 0 {
+                limit = Some((i + 1, u64::MAX));
+                break;
+            }
+        }
+        let Some((idx, keep)) = limit else {
+            return Ok((Vec::new(), maxt));
+        };
+        // Find the newest visible timestamp.
+        let nchunks = st.num_chunks();
+        if idx >= nchunks {
+            return Ok((Vec::new(), maxt));
+        }
+        let boundary = if keep == u64::MAX {
+            // Chunk `idx` from the end is entirely visible: its max.
+            chunk_at_from_end(st, idx).map(|(_, max, _)| max)
+        } else {
+            let data = match chunk_at_from_end(st, idx) {
+                Some((_, _, Some(bytes))) => Some(bytes),
+                Some((_, _, None)) => closed_from_end(st, idx)
+                    .map(|c| read_loc(c, files).map(|s| s.data))
+                    .transpose()?,
+                None => None,
+            };
+            data.and_then(|d| {
+                XorIter::new(&d)
+                    .ok()?
+                    .take(keep as usize)
+                    .filter_map(Result::ok)
+                    .last()
+                    .map(|(t, _)| t)
+            })
+        };
+        match boundary {
+            Some(b) => maxt = maxt.min(b),
+            None => return Ok((Vec::new(), maxt)),
+        }
+    }
+    let mut out = Vec::new();
+    for c in &st.closed {
+        if c.max_time < mint || c.min_time > maxt {
+            continue;
+        }
+        out.push(read_loc(c, files)?);
+    }
+    if let Some(o) = &st.open {
+        if o.chunk.num_samples() > 0 && o.max_time >= mint && o.min_time <= maxt {
+            out.push(ChunkSnapshot {
+                min_time: o.min_time,
+                max_time: o.max_time,
+                data: Bytes::copy_from_slice(o.chunk.bytes()),
+                origin: None,
+            });
+        }
+    }
+    Ok((out, maxt))
 }
 
 /// Chunk `idx` counted from the newest: (min, max, bytes if open).
@@ -697,10 +737,11 @@ mod tests {
     #[test]
     fn per_series_memory_stays_small() {
         // The fixed part of a series (its open chunk's 128-byte buffer and
-        // its labels come on top). With the `Arc` counts, 232 bytes: one
-        // 240-byte glibc malloc chunk.
+        // its labels come on top; out-of-order data and deleted intervals
+        // cost one pointer each until the series has some). With the `Arc`
+        // counts, 240 bytes: one 256-byte glibc malloc chunk.
         assert!(
-            std::mem::size_of::<MemSeries>() <= 216,
+            std::mem::size_of::<MemSeries>() <= 224,
             "{}",
             std::mem::size_of::<MemSeries>()
         );

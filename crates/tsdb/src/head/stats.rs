@@ -3,6 +3,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::wal::Wal;
+
 /// Whether a metric only goes up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricKind {
@@ -52,6 +54,11 @@ pub struct HeadStats {
     pub out_of_bound_samples: AtomicU64,
     /// `prometheus_tsdb_too_old_samples_total` (floats).
     pub too_old_samples: AtomicU64,
+    /// `prometheus_tsdb_head_out_of_order_samples_appended_total` (floats).
+    pub ooo_samples_appended: AtomicU64,
+    /// `prometheus_tsdb_wbl_replay_unknown_refs_total`: samples and m-map
+    /// markers in the WBL for series the WAL never declared.
+    pub wbl_replay_unknown_refs: AtomicU64,
     /// `prometheus_tsdb_head_truncations_total`.
     pub truncations: AtomicU64,
     /// `prometheus_tsdb_head_truncations_failed_total`.
@@ -108,6 +115,8 @@ impl HeadStats {
             m("prometheus_tsdb_head_samples_appended_total", "Total number of appended samples.", Counter, get(&self.samples_appended)),
             m("prometheus_tsdb_out_of_order_samples_total", "Total number of out of order samples ingestion failed attempts due to out of order being disabled.", Counter, get(&self.out_of_order_samples)),
             m("prometheus_tsdb_out_of_bound_samples_total", "Total number of out of bound samples ingestion failed attempts with out of order support disabled.", Counter, get(&self.out_of_bound_samples)),
+            m("prometheus_tsdb_head_out_of_order_samples_appended_total", "Total number of appended out of order samples.", Counter, get(&self.ooo_samples_appended)),
+            m("prometheus_tsdb_wbl_replay_unknown_refs_total", "Total number of unknown series references encountered during WBL replay.", Counter, get(&self.wbl_replay_unknown_refs)),
             m("prometheus_tsdb_too_old_samples_total", "Total number of out of order samples ingestion failed attempts with out of support enabled, but sample outside of time window.", Counter, get(&self.too_old_samples)),
             m("prometheus_tsdb_head_truncations_total", "Total number of head truncations attempted.", Counter, get(&self.truncations)),
             m("prometheus_tsdb_head_truncations_failed_total", "Total number of head truncations that failed.", Counter, get(&self.truncations_failed)),
@@ -116,4 +125,83 @@ impl HeadStats {
             m("prometheus_tsdb_wal_corruptions_total", "Total number of WAL corruptions.", Counter, get(&self.wal_corruptions)),
         ]
     }
+}
+
+/// The WBL's counters under Prometheus' names
+/// (`prometheus_tsdb_out_of_order_wbl_*`).
+pub(crate) fn wbl_metrics(wbl: &Wal) -> Vec<HeadMetric> {
+    use MetricKind::{Counter, Gauge};
+    let w = wbl.metrics();
+    let m = |name, help, kind, value| HeadMetric {
+        name,
+        help,
+        kind,
+        value,
+    };
+    let n = |v: u64| v as f64;
+    let mut out = vec![
+        m(
+            "prometheus_tsdb_out_of_order_wbl_corruptions_total",
+            "Total number of WAL corruptions.",
+            Counter,
+            n(w.corruptions_total),
+        ),
+        m(
+            "prometheus_tsdb_out_of_order_wbl_page_flushes_total",
+            "Total number of page flushes.",
+            Counter,
+            n(w.page_flushes_total),
+        ),
+        m(
+            "prometheus_tsdb_out_of_order_wbl_completed_pages_total",
+            "Total number of completed pages.",
+            Counter,
+            n(w.completed_pages_total),
+        ),
+        m(
+            "prometheus_tsdb_out_of_order_wbl_writes_failed_total",
+            "Total number of write log writes that failed.",
+            Counter,
+            n(w.writes_failed_total),
+        ),
+        m(
+            "prometheus_tsdb_out_of_order_wbl_truncations_total",
+            "Total number of write log truncations attempted.",
+            Counter,
+            n(w.truncations_total),
+        ),
+        m(
+            "prometheus_tsdb_out_of_order_wbl_truncations_failed_total",
+            "Total number of write log truncations that failed.",
+            Counter,
+            n(w.truncations_failed_total),
+        ),
+        m(
+            "prometheus_tsdb_out_of_order_wbl_fsync_duration_seconds_count",
+            "Number of write log fsyncs.",
+            Gauge,
+            n(w.fsyncs_total),
+        ),
+        m(
+            "prometheus_tsdb_out_of_order_wbl_fsync_duration_seconds_sum",
+            "Duration of write log fsync (sum).",
+            Gauge,
+            w.fsync_seconds_total,
+        ),
+        m(
+            "prometheus_tsdb_out_of_order_wbl_segment_current",
+            "Write log segment index that TSDB is currently writing to.",
+            Gauge,
+            f64::from(w.current_segment),
+        ),
+    ];
+    if let Ok(size) = wbl.size_bytes() {
+        out.push(m(
+            "prometheus_tsdb_out_of_order_wbl_storage_size_bytes",
+            "Size of the write log directory.",
+            Gauge,
+            n(size),
+        ));
+    }
+    out
 }
