@@ -35,8 +35,11 @@
 //!   waits for the head's open queriers, data moving from the head to a
 //!   block is always seen, in one or both (the merge takes it once).
 //! * [`Db::compact`] is Prometheus' `DB.Compact`: while the head spans
-//!   more than 1.5 chunk ranges, it writes the oldest range as a block
-//!   (see below), loads it, waits for the head's queriers of that range,
+//!   more than 1.5 chunk ranges, it raises the head's minimum valid time
+//!   to the end of the oldest range, waits for the append transactions
+//!   that fixed an older lower bound (Prometheus'
+//!   `WaitForAppendersOverlapping`; none can then commit into the range),
+//!   writes the range as a block (see below), loads it, waits for the head's queriers of that range,
 //!   and truncates the head (and checkpoints the WAL); if it wrote a head
 //!   block, it writes the head's out-of-order samples into blocks of their
 //!   own ([`Head::compact_ooo`], marked `from-out-of-order`; they may
@@ -135,6 +138,10 @@ use crate::writer::BlockWriterOptions;
 /// How long [`Db::compact`] waits for queriers reading the range it
 /// truncates.
 const PENDING_READERS_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long [`Db::compact`] waits for append transactions that may still
+/// write into the range it is about to persist.
+const PENDING_APPENDERS_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// First wait after a failed background compaction; it doubles with each
 /// failure in a row up to [`MAX_BACKOFF`].
@@ -396,6 +403,22 @@ impl Db {
             head_compacted = true;
             let mint = self.head.min_time();
             let maxt = mint.div_euclid(range) * range + range;
+            // No new in-order sample may land in the range once it is read;
+            // appenders that fixed an older bound finish first (Prometheus'
+            // WaitForAppendersOverlapping).
+            self.head
+                .set_min_valid_time(self.head.min_valid_time().max(maxt));
+            if !self
+                .head
+                .wait_for_appenders_below(maxt, PENDING_APPENDERS_TIMEOUT)
+            {
+                tracing::warn!(
+                    mint,
+                    maxt,
+                    "append transactions that may write into the head's oldest range are still open; compacting the head later"
+                );
+                break;
+            }
             let written = self
                 .head
                 .write_block(&self.dir, mint, maxt, wopts)
@@ -409,8 +432,6 @@ impl Db {
                     .head_blocks_written
                     .fetch_add(1, Ordering::Relaxed);
             }
-            self.head
-                .set_min_valid_time(self.head.min_valid_time().max(maxt));
             if !self
                 .head
                 .wait_for_pending_readers(mint, maxt - 1, PENDING_READERS_TIMEOUT)
@@ -1142,5 +1163,66 @@ mod tests {
         db.close().unwrap();
         let db = Db::open(dir.path(), DbOptions::default()).unwrap();
         assert_eq!(count(&db), before - 20);
+    }
+
+    #[test]
+    fn compaction_waits_for_appenders_that_may_write_into_its_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        append_minutes(&db, 0, 150);
+        // An appender fixes its bounds while the head ends at 2.5h: it may
+        // still write at 1.5h and later.
+        let mut old = db.appender();
+        old.append(
+            SeriesRef(0),
+            &labels!("__name__" => "late"),
+            Sample::float(100 * 60_000, 1.0),
+        )
+        .unwrap();
+        append_minutes(&db, 150, 100);
+        std::thread::scope(|scope| {
+            let compaction = scope.spawn(|| db.compact().unwrap());
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(!compaction.is_finished(), "compaction did not wait");
+            old.commit().unwrap();
+            drop(old);
+            let rep = compaction.join().unwrap();
+            assert_eq!(rep.head_blocks.len(), 1);
+        });
+        let late = |db: &Db| {
+            let q = db.merge_querier(i64::MIN, i64::MAX);
+            let mut set = q
+                .select(false, None, &[Matcher::equal("__name__", "late")])
+                .unwrap();
+            let s = set.next().expect("the late sample is lost").unwrap();
+            let mut it = s.iter();
+            assert_eq!(it.next(), ValueType::Float);
+            it.at()
+        };
+        assert_eq!(late(&db), (100 * 60_000, 1.0));
+        assert_eq!(count(&db), 250);
+        db.close().unwrap();
+        let db = Db::open(dir.path(), DbOptions::default()).unwrap();
+        assert_eq!(late(&db), (100 * 60_000, 1.0));
+    }
+
+    #[test]
+    fn appenders_release_their_bounds() {
+        let head = Head::in_memory(HeadOptions::default()).unwrap();
+        let mut app = head.appender();
+        app.append(SeriesRef(0), &labels!("a" => "b"), Sample::float(10, 1.0))
+            .unwrap();
+        // Its bound: the head's newest sample minus half a chunk range.
+        let low = 10 - 3_600_000;
+        assert!(!head.wait_for_appenders_below(low + 1, Duration::from_millis(20)));
+        assert!(head.wait_for_appenders_below(low, Duration::ZERO));
+        app.commit().unwrap();
+        assert!(head.wait_for_appenders_below(i64::MAX, Duration::ZERO));
+        // Bounds are fixed again by the next append, and dropping releases
+        // them too, even when nothing is buffered.
+        app.append(SeriesRef(0), &labels!("a" => "b"), Sample::float(5, 1.0))
+            .unwrap_err();
+        drop(app);
+        assert!(head.wait_for_appenders_below(i64::MAX, Duration::ZERO));
     }
 }

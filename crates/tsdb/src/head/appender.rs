@@ -201,13 +201,25 @@ impl<'h> HeadAppender<'h> {
             return b;
         }
         self.head.init_time(t);
-        let window = self.head.options().out_of_order_time_window;
-        let b = Bounds {
-            min_valid: self.head.appendable_min_valid_time(),
-            ooo_min: (window > 0).then(|| self.head.max_time().saturating_sub(window)),
-        };
+        let head = self.head;
+        let window = head.options().out_of_order_time_window;
+        let b = head.register_append_bound(
+            || Bounds {
+                min_valid: head.appendable_min_valid_time(),
+                ooo_min: (window > 0).then(|| head.max_time().saturating_sub(window)),
+            },
+            |b| b.min_valid,
+        );
         self.bounds = Some(b);
         b
+    }
+
+    /// Ends the transaction's hold on its bounds (they are fixed again by
+    /// its next append).
+    fn clear_bounds(&mut self) {
+        if let Some(b) = self.bounds.take() {
+            self.head.unregister_append_bound(b.min_valid);
+        }
     }
 
     /// Registers `s`, already marked pending if `marked`; returns its
@@ -357,7 +369,7 @@ impl<'h> HeadAppender<'h> {
         self.created.clear();
         self.samples.clear();
         self.metadata.clear();
-        self.bounds = None;
+        self.clear_bounds();
     }
 
     fn batch(&self, with_data: bool) -> CommitBatch {
@@ -644,6 +656,7 @@ impl Drop for HeadAppender<'_> {
                 tracing::warn!(error = %e, "rolling back a dropped head appender failed");
             }
         }
+        self.clear_bounds();
         HeadStats::sub(&self.head.active_appenders, 1);
     }
 }

@@ -169,6 +169,7 @@ mod replay;
 mod series;
 mod stats;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -181,7 +182,7 @@ use ember_model::{Labels, Matcher, Metadata, Timestamp};
 use ember_storage::{
     Appendable, Appender, Querier, Queryable, SampleIterator, StorageError, ValueType,
 };
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 pub use appender::HeadAppender;
 pub use chunks_head::{
@@ -320,6 +321,10 @@ pub struct Head {
     pub(crate) replay_aliases: Mutex<U64Map<u64>>,
     replay_report: Mutex<ReplayReport>,
     gc_lock: Mutex<()>,
+    /// The in-order lower bounds (`min_valid`) of the open append
+    /// transactions that have fixed theirs, with how many hold each.
+    append_bounds: Mutex<BTreeMap<i64, u32>>,
+    append_bounds_done: Condvar,
 }
 
 impl std::fmt::Debug for Head {
@@ -481,6 +486,8 @@ impl Head {
             replay_aliases: Mutex::new(U64Map::default()),
             replay_report: Mutex::new(ReplayReport::default()),
             gc_lock: Mutex::new(()),
+            append_bounds: Mutex::new(BTreeMap::new()),
+            append_bounds_done: Condvar::new(),
         })
     }
 
@@ -842,6 +849,54 @@ impl Head {
             chunks_removed,
             files_removed,
         })
+    }
+
+    /// Fixes an appender's bounds with `compute` and registers its
+    /// in-order lower bound, atomically with respect to
+    /// [`wait_for_appenders_below`](Self::wait_for_appenders_below).
+    pub(crate) fn register_append_bound<B>(
+        &self,
+        compute: impl FnOnce() -> B,
+        min_valid: impl FnOnce(&B) -> i64,
+    ) -> B {
+        let mut open = self.append_bounds.lock();
+        let b = compute();
+        *open.entry(min_valid(&b)).or_insert(0) += 1;
+        b
+    }
+
+    /// Unregisters a lower bound [`register_append_bound`] registered.
+    ///
+    /// [`register_append_bound`]: Self::register_append_bound
+    pub(crate) fn unregister_append_bound(&self, min_valid: i64) {
+        let mut open = self.append_bounds.lock();
+        if let Some(n) = open.get_mut(&min_valid) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&min_valid);
+            }
+        }
+        self.append_bounds_done.notify_all();
+    }
+
+    /// Waits until no open append transaction may still append an in-order
+    /// sample older than `t`, or `timeout` passes; returns whether none
+    /// may. Prometheus' `WaitForAppendersOverlapping`: the DB raises the
+    /// minimum valid time to a block's end, then calls this before writing
+    /// the block, so no commit lands in the range after it was read.
+    pub fn wait_for_appenders_below(&self, t: i64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut open = self.append_bounds.lock();
+        while open.keys().next().is_some_and(|&low| low < t) {
+            if self
+                .append_bounds_done
+                .wait_until(&mut open, deadline)
+                .timed_out()
+            {
+                return open.keys().next().is_none_or(|&low| low >= t);
+            }
+        }
+        true
     }
 
     /// Waits until no querier reading `[mint, maxt]` is open, or `timeout`
