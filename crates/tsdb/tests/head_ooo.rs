@@ -546,3 +546,40 @@ proptest! {
         prop_assert_eq!(dump(&head), want);
     }
 }
+
+#[test]
+fn deletes_cover_out_of_order_samples_in_reads_restarts_and_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path(), db_opts(4 * H)).unwrap();
+    let step = 60_000;
+    let mut ok: Vec<(&str, i64, f64)> = Vec::new();
+    // In order over 4h on even minutes, then the odd minutes of the first
+    // 3h out of order.
+    for i in (0..4 * 60).step_by(2) {
+        put(db.head(), "a", i * step, 1.0).unwrap();
+        ok.push(("a", i * step, 1.0));
+    }
+    for i in (1..3 * 60i64).filter(|i| i % 2 == 1) {
+        put(db.head(), "a", i * step, 2.0).unwrap();
+        ok.push(("a", i * step, 2.0));
+    }
+    // Minutes 30..=89 go, in-order and out-of-order ones alike.
+    let (from, to) = (30 * step, 90 * step - 1);
+    db.delete(from, to, &[ember_model::Matcher::equal("__name__", "a")])
+        .unwrap();
+    ok.retain(|&(_, t, _)| t < from || t > to);
+    let want = model(&ok);
+    assert_eq!(db_dump(&db), want);
+    // The WAL's tombstones apply to what the WBL brings back.
+    drop(db);
+    let db = Db::open(dir.path(), db_opts(4 * H)).unwrap();
+    assert_eq!(db_dump(&db), want);
+    // Neither the head block nor the out-of-order blocks bring them back.
+    let rep = db.compact().unwrap();
+    assert_eq!(rep.head_blocks.len(), 1, "{rep:?}");
+    assert!(!rep.ooo_blocks.is_empty(), "{rep:?}");
+    assert_eq!(db_dump(&db), want);
+    db.close().unwrap();
+    let db = Db::open(dir.path(), db_opts(4 * H)).unwrap();
+    assert_eq!(db_dump(&db), want);
+}

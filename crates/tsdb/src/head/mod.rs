@@ -112,7 +112,13 @@
 //! sample, accepted and dropped). Deletions are not isolated: a querier
 //! sees a delete from the next series it reads, as Prometheus' shared
 //! head tombstones do. Garbage collection drops intervals ending before
-//! the head's new minimum time, and those of removed series with them.
+//! the head's new minimum time and before the series' oldest out-of-order
+//! sample (deletions cover out-of-order samples too, in reads and in the
+//! blocks [`Head::compact_ooo`] writes), and those of removed series with
+//! them. One gap: a WAL checkpoint keeps only intervals reaching the new
+//! minimum time, so a crash after a truncation and before the
+//! out-of-order compaction that follows it can bring back out-of-order
+//! samples deleted below that time.
 //!
 //! **Truncation and compaction.** [`Head::truncate`] drops chunks older
 //! than a time, removes series left without samples (garbage collection:

@@ -231,11 +231,14 @@ impl SeriesState {
         self.tombstones.get_or_insert_default().add(iv);
     }
 
-    /// Drops the chunks and deleted intervals that end before `mint`;
-    /// returns how many chunks.
+    /// Drops the in-order chunks that end before `mint`, and the deleted
+    /// intervals that end before both `mint` and the series' oldest
+    /// out-of-order sample (which they may still cover until out-of-order
+    /// compaction takes it); returns how many chunks.
     pub(crate) fn truncate_before(&mut self, mint: i64) -> usize {
+        let ooo_min = self.ooo.as_ref().and_then(|o| o.time_range()).map(|r| r.0);
         if let Some(t) = &mut self.tombstones {
-            t.truncate_before(mint);
+            t.truncate_before(ooo_min.map_or(mint, |o| o.min(mint)));
             if t.is_empty() {
                 self.tombstones = None;
             }
