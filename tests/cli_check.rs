@@ -65,7 +65,18 @@ fn openmetrics_is_recognised_by_eof() {
 }
 
 fn http_get(port: u16, accept: &str) -> Vec<u8> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    // A busy machine may refuse a connection now and then: retry a while.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut s = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("connect to 127.0.0.1:{port}: {e}; retrying");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("connect to 127.0.0.1:{port}: {e}"),
+        }
+    };
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     write!(
         s,

@@ -138,7 +138,18 @@ fn free_port() -> u16 {
 
 /// `GET path` over plain HTTP/1.1; returns the Content-Type and the body.
 fn http_get(port: u16, path: &str, accept: &str) -> (String, Vec<u8>) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    // A busy machine may refuse a connection now and then: retry a while.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut s = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("connect to 127.0.0.1:{port}: {e}; retrying");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("connect to 127.0.0.1:{port}: {e}"),
+        }
+    };
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
     write!(
@@ -208,9 +219,12 @@ fn node_exporter_scrape() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start node_exporter");
-    let _guard = KillOnDrop(child);
+    let mut guard = KillOnDrop(child);
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = guard.0.try_wait() {
+            panic!("node_exporter exited before listening: {status}");
+        }
         assert!(
             Instant::now() < deadline,
             "node_exporter did not listen on port {port}"
