@@ -583,3 +583,71 @@ fn deletes_cover_out_of_order_samples_in_reads_restarts_and_blocks() {
     let db = Db::open(dir.path(), db_opts(4 * H)).unwrap();
     assert_eq!(db_dump(&db), want);
 }
+
+#[test]
+fn deletes_of_out_of_order_samples_survive_a_checkpoint_and_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = Head::open(dir.path(), opts(4 * H, 4)).unwrap();
+    let m = 60_000;
+    // "a": even minutes of the first hour in order, then the odd ones out
+    // of order; minutes 20..=40 deleted.
+    for i in (0..60).step_by(2) {
+        put(&head, "a", i * m, 1.0).unwrap();
+    }
+    for i in (1..60).step_by(2) {
+        put(&head, "a", i * m, 2.0).unwrap();
+    }
+    head.delete(
+        20 * m,
+        40 * m,
+        &[ember_model::Matcher::equal("__name__", "a")],
+    )
+    .unwrap();
+    // Enough in-order data after it for the WAL segment holding the
+    // delete to go into a checkpoint.
+    for i in 60..240 {
+        let mut app = head.appender();
+        for k in 0..600 {
+            let name = if k == 0 {
+                "a".to_string()
+            } else {
+                format!("s{k}")
+            };
+            app.append(SeriesRef(0), &series(&name), Sample::float(i * m, i as f64))
+                .unwrap();
+        }
+        app.commit().unwrap();
+    }
+    let want_a = |data: &Data| -> Vec<i64> {
+        data["{__name__=\"a\"}"]
+            .iter()
+            .map(|p| p.0 / m)
+            .filter(|&i| i < 60)
+            .collect()
+    };
+    let expect: Vec<i64> = (0..60).filter(|i| !(20..=40).contains(i)).collect();
+    assert_eq!(want_a(&dump(&head)), expect);
+    head.truncate(2 * H).unwrap();
+    let wal = dir.path().join("wal");
+    assert!(
+        segments(&wal).iter().any(|n| n.starts_with("checkpoint.")),
+        "{:?}",
+        segments(&wal)
+    );
+    // The out-of-order samples of the first hour are still in the head,
+    // and still deleted where they were.
+    // (Minute 59 came after minute 58: it was in order, and is gone.)
+    let odd: Vec<i64> = expect
+        .iter()
+        .copied()
+        .filter(|i| i % 2 == 1 && *i < 59)
+        .collect();
+    assert_eq!(want_a(&dump(&head)), odd);
+    drop(head);
+    let reopened = HeadOptions {
+        min_valid_time: 2 * H,
+        ..opts(4 * H, 4)
+    };
+    let head = Head::open(dir.path(), reopened).unwrap();
+    assert_eq!(want_a(&dump(&head)), odd);
+}

@@ -115,10 +115,9 @@
 //! the head's new minimum time and before the series' oldest out-of-order
 //! sample (deletions cover out-of-order samples too, in reads and in the
 //! blocks [`Head::compact_ooo`] writes), and those of removed series with
-//! them. One gap: a WAL checkpoint keeps only intervals reaching the new
-//! minimum time, so a crash after a truncation and before the
-//! out-of-order compaction that follows it can bring back out-of-order
-//! samples deleted below that time.
+//! them. As a WAL checkpoint keeps only the intervals reaching the head's
+//! new minimum time, [`Head::truncate`] logs the older ones still kept
+//! for out-of-order samples again after it.
 //!
 //! **Truncation and compaction.** [`Head::truncate`] drops chunks older
 //! than a time, removes series left without samples (garbage collection:
@@ -150,10 +149,11 @@
 //! the last one found in the files (lost: the samples stay). WAL and WBL
 //! damage at the end is repaired as the WAL does. [`Head::replay_report`]
 //! says what was found. Tombstones records (from the checkpoint or the
-//! segments) give their series the deleted intervals again, except those
-//! ending before the minimum valid time; checkpoints keep the tombstones
-//! of series still in the head whose interval reaches the checkpoint's
-//! time, as Prometheus' do.
+//! segments) give their series the deleted intervals again; the garbage
+//! collection after replay drops those ending before the head's start
+//! that cover no out-of-order sample. Checkpoints keep the tombstones of
+//! series still in the head whose interval reaches the checkpoint's time,
+//! as Prometheus' do (see deletion above for the older ones).
 //!
 //!
 //! Not implemented yet: native histograms (appends fail with
@@ -766,7 +766,10 @@ impl Head {
         let mut res = self.truncate_memory(mint);
         if let (Ok(_), Some(w), true) = (&res, &self.wal, initialized) {
             if self.last_wal_truncation.fetch_max(mint, Ordering::AcqRel) < mint {
-                if let Err(e) = self.truncate_wal(&w.wal, mint) {
+                if let Err(e) = self
+                    .truncate_wal(&w.wal, mint)
+                    .and_then(|()| self.relog_tombstones_before(w, mint))
+                {
                     res = Err(e);
                 }
             }
@@ -775,6 +778,36 @@ impl Head {
             HeadStats::add(&self.stats.truncations_failed, 1);
         }
         res
+    }
+
+    /// Logs again the deleted intervals ending before `mint` that series
+    /// keep for their out-of-order samples: the checkpoint just written
+    /// keeps only intervals reaching `mint`, and without them a restart
+    /// would bring those deleted samples back from the WBL.
+    fn relog_tombstones_before(&self, w: &WalLog, mint: i64) -> Result<(), TsdbError> {
+        if self.ooo_time_range().is_none() {
+            return Ok(());
+        }
+        let mut stones = Vec::new();
+        for s in self.select_series(&[])? {
+            let st = s.state.lock();
+            let Some(t) = st.tombstones.as_deref() else {
+                continue;
+            };
+            stones.extend(
+                t.as_slice()
+                    .iter()
+                    .filter(|iv| iv.maxt < mint)
+                    .map(|&interval| RefTombstone {
+                        series_ref: s.series_ref,
+                        interval,
+                    }),
+            );
+        }
+        if stones.is_empty() {
+            return Ok(());
+        }
+        w.log_tombstones(&stones)
     }
 
     /// The in-memory part of [`truncate`](Self::truncate).

@@ -88,8 +88,7 @@ pub struct ReplayReport {
     /// Samples appended from the WAL (those the chunk files already held
     /// are skipped).
     pub samples: u64,
-    /// Deleted intervals applied from the WAL's Tombstones records
-    /// (intervals ending before the head's valid range are skipped).
+    /// Deleted intervals applied from the WAL's Tombstones records.
     pub tombstones: u64,
     /// Samples and deleted intervals of series the WAL never declared.
     pub unknown_refs: u64,
@@ -302,9 +301,9 @@ impl<'h> Replayer<'h> {
                     // The reference was handed out, even if its series
                     // record is gone: never hand it out again.
                     self.last_ref = self.last_ref.max(t.series_ref);
-                    if t.interval.maxt < self.min_valid {
-                        continue;
-                    }
+                    // Intervals ending before the valid range are kept
+                    // until the garbage collection after replay: they may
+                    // cover out-of-order samples the WBL brings back.
                     match self.local_index(t.series_ref) {
                         Some(i) => {
                             self.local[i as usize].2.add_tombstone(t.interval);
