@@ -75,8 +75,12 @@
 //!   any sample becomes visible. A commit that returned therefore survives
 //!   the death of the process: the next [`Db::open`] replays it. A commit
 //!   that had not returned is either fully present or absent after replay
-//!   (a torn last record is cut off by the WAL repair). No manual repair is
-//!   ever needed to reopen.
+//!   (a torn last record is cut off by the WAL repair), except that with
+//!   out-of-order ingestion its out-of-order samples, which go to the WBL
+//!   after the WAL as in Prometheus, may be missing while its in-order
+//!   ones are there. No manual repair is ever needed to reopen (crash
+//!   tests: `tests/crash.rs`, with and without compaction and
+//!   out-of-order samples).
 //! * **Power loss / kernel crash.** Only data that reached stable storage
 //!   survives, i.e. up to the last fsync of the WAL. The WAL fsyncs a
 //!   segment when it is cut (every 128 MiB by default; in a background

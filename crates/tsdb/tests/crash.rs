@@ -14,6 +14,12 @@
 //! in head block writes, head truncations, WAL checkpoints and leveled
 //! compactions as well.
 //!
+//! `sigkill_with_out_of_order_samples_loses_nothing`: the same with
+//! compaction and an out-of-order window, and one more series that gets,
+//! in each commit, a sample at the commit's time and then one half a step
+//! older (out of order): kills land in WBL writes, out-of-order chunk
+//! writes and out-of-order compactions too.
+//!
 //! `torn_wal_tail_is_repaired_on_open`: damage at the end of the newest WAL
 //! segment after a clean write; the database opens, keeps what precedes the
 //! damage, and reports it.
@@ -33,6 +39,8 @@ use ember_tsdb::{CompactorOptions, Db, DbOptions};
 const CHILD_ENV: &str = "EMBER_CRASH_CHILD";
 /// Set (to anything) for the child to compact as it writes.
 const COMPACT_ENV: &str = "EMBER_CRASH_COMPACT";
+/// Set (to anything) for the child to write out-of-order samples too.
+const OOO_ENV: &str = "EMBER_CRASH_OOO";
 /// The child compacts after this many commits.
 const COMPACT_EVERY: i64 = 20;
 const SERIES: u64 = 20;
@@ -49,13 +57,40 @@ fn value(s: u64, t: i64) -> f64 {
 
 /// Options with a one-minute chunk range (so the head is compactable
 /// after 90 one-second commits) when `compact` is set.
-fn options(compact: bool) -> DbOptions {
+fn options(compact: bool, ooo: bool) -> DbOptions {
     let mut o = DbOptions::default();
     if compact {
         o.head.chunk_range = 60_000;
         o.compactor = CompactorOptions::new(60_000, 60_000 * 27);
     }
+    if ooo {
+        o.head.out_of_order_time_window = 10 * 60_000;
+        o.head.out_of_order_cap_max = 4;
+    }
     o
+}
+
+/// The series with out-of-order samples.
+fn late_labels() -> Labels {
+    labels!("__name__" => "crash_late")
+}
+
+/// Reads the samples of the out-of-order series.
+fn read_late(db: &Db) -> Vec<(i64, f64)> {
+    let q = db.querier(i64::MIN, i64::MAX).expect("querier");
+    let mut set = q
+        .select(true, None, &[Matcher::equal("__name__", "crash_late")])
+        .expect("select");
+    let mut out = Vec::new();
+    while let Some(s) = set.next() {
+        let s = s.expect("series");
+        let mut it = s.iter();
+        while it.next() == ValueType::Float {
+            out.push(it.at());
+        }
+        assert!(it.error().is_none(), "read error: {:?}", it.error());
+    }
+    out
 }
 
 /// Reads all samples of every test series: `samples[s]` is `(t, v)` in
@@ -90,7 +125,8 @@ fn crash_child_writer() {
         return; // Not the child: nothing to do.
     };
     let compact = std::env::var_os(COMPACT_ENV).is_some();
-    let db = Db::open(&dir, options(compact)).expect("child open");
+    let ooo = std::env::var_os(OOO_ENV).is_some();
+    let db = Db::open(&dir, options(compact, ooo)).expect("child open");
     // Continue after what is there.
     let mut t = read_all(&db)
         .iter()
@@ -109,6 +145,13 @@ fn crash_child_writer() {
                     Sample::float(t, value(s, t)),
                 )
                 .expect("append");
+        }
+        if ooo {
+            // In order, then half a step older: out of order.
+            for t in [t, t - STEP / 2] {
+                app.append(SeriesRef(0), &late_labels(), Sample::float(t, t as f64))
+                    .expect("append out of order");
+            }
         }
         app.commit().expect("commit");
         drop(app);
@@ -134,8 +177,14 @@ impl Rng {
     }
 }
 
-fn check(dir: &Path, compact: bool, acked: Option<i64>, round: usize, seed: u64) -> i64 {
-    let db = Db::open(dir, options(compact))
+fn check(
+    dir: &Path,
+    (compact, ooo): (bool, bool),
+    (acked, all_acked): (Option<i64>, &[i64]),
+    round: usize,
+    seed: u64,
+) -> i64 {
+    let db = Db::open(dir, options(compact, ooo))
         .unwrap_or_else(|e| panic!("round {round} (seed {seed}): reopen failed: {e}"));
     let all = read_all(&db);
     let mut newest = i64::MIN;
@@ -165,6 +214,29 @@ fn check(dir: &Path, compact: bool, acked: Option<i64>, round: usize, seed: u64)
             newest = newest.max(t);
         }
     }
+    if ooo {
+        // Every acknowledged commit's two samples, in order, each with its
+        // value. (A commit that did not return may have left only its
+        // in-order sample: its out-of-order one goes to the WBL after the
+        // WAL, as in Prometheus; the next child goes on after it.)
+        let late = read_late(&db);
+        assert!(
+            late.windows(2).all(|w| w[0].0 < w[1].0),
+            "round {round} (seed {seed}): out-of-order series not sorted"
+        );
+        for &(t, v) in &late {
+            assert_eq!(v, t as f64, "round {round} (seed {seed}): t {t}");
+        }
+        let have: std::collections::HashSet<i64> = late.iter().map(|x| x.0).collect();
+        for &a in all_acked {
+            for t in [a, a - STEP / 2] {
+                assert!(
+                    have.contains(&t),
+                    "round {round} (seed {seed}): acknowledged out-of-order series sample {t} missing"
+                );
+            }
+        }
+    }
     db.close().expect("close");
     newest
 }
@@ -172,20 +244,27 @@ fn check(dir: &Path, compact: bool, acked: Option<i64>, round: usize, seed: u64)
 #[test]
 fn sigkill_loses_no_acknowledged_commit() {
     if std::env::var_os(CHILD_ENV).is_none() {
-        kill_rounds(false);
+        kill_rounds(false, false);
     }
 }
 
 #[test]
 fn sigkill_during_compaction_loses_nothing() {
     if std::env::var_os(CHILD_ENV).is_none() {
-        kill_rounds(true);
+        kill_rounds(true, false);
+    }
+}
+
+#[test]
+fn sigkill_with_out_of_order_samples_loses_nothing() {
+    if std::env::var_os(CHILD_ENV).is_none() {
+        kill_rounds(true, true);
     }
 }
 
 /// Runs at least 50 rounds of write, SIGKILL, reopen and check (more while
 /// under 15 s).
-fn kill_rounds(compact: bool) {
+fn kill_rounds(compact: bool, ooo: bool) {
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64)
@@ -197,6 +276,7 @@ fn kill_rounds(compact: bool) {
     let exe = std::env::current_exe().expect("current_exe");
     let start = Instant::now();
     let mut acked_total: Option<i64> = None;
+    let mut all_acked: Vec<i64> = Vec::new();
     let min_rounds = 50;
     let mut rounds = 0;
     while rounds < min_rounds || (start.elapsed() < Duration::from_secs(15) && rounds < 200) {
@@ -208,10 +288,12 @@ fn kill_rounds(compact: bool) {
             "--test-threads=1",
         ])
         .env(CHILD_ENV, &dir);
-        if compact {
-            cmd.env(COMPACT_ENV, "1");
-        } else {
-            cmd.env_remove(COMPACT_ENV);
+        for (var, on) in [(COMPACT_ENV, compact), (OOO_ENV, ooo)] {
+            if on {
+                cmd.env(var, "1");
+            } else {
+                cmd.env_remove(var);
+            }
         }
         let mut child = cmd
             .stdout(Stdio::piped())
@@ -247,8 +329,15 @@ fn kill_rounds(compact: bool) {
         // Only lines fully read count: each was printed after its commit.
         for t in rx.try_iter() {
             acked_total = Some(acked_total.map_or(t, |a: i64| a.max(t)));
+            all_acked.push(t);
         }
-        let newest = check(&dir, compact, acked_total, rounds, seed);
+        let newest = check(
+            &dir,
+            (compact, ooo),
+            (acked_total, &all_acked),
+            rounds,
+            seed,
+        );
         if let Some(a) = acked_total {
             assert!(
                 newest >= a,
@@ -263,10 +352,22 @@ fn kill_rounds(compact: bool) {
         );
     }
     if compact {
-        let db = Db::open(&dir, options(true)).expect("open");
+        let db = Db::open(&dir, options(true, ooo)).expect("open");
+        let blocks = db.blocks();
+        let from_ooo = blocks
+            .blocks()
+            .iter()
+            .filter(|b| {
+                b.meta()
+                    .compaction
+                    .hints
+                    .iter()
+                    .any(|h| h == "from-out-of-order")
+            })
+            .count();
         println!(
-            "crash test (compact): {} blocks at the end",
-            db.blocks().blocks().len()
+            "crash test (compact): {} blocks at the end, {from_ooo} of out-of-order samples",
+            blocks.blocks().len()
         );
         assert!(
             !db.blocks().blocks().is_empty(),
