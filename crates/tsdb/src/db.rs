@@ -82,7 +82,8 @@
 //!   tests: `tests/crash.rs`, with and without compaction and
 //!   out-of-order samples).
 //! * **Power loss / kernel crash.** Only data that reached stable storage
-//!   survives, i.e. up to the last fsync of the WAL. The WAL fsyncs a
+//!   survives, i.e. up to the last fsync of the WAL (and of the WBL for
+//!   out-of-order samples, which it syncs the same way). The WAL fsyncs a
 //!   segment when it is cut (every 128 MiB by default; in a background
 //!   thread, so commits do not wait for it), on close ([`Db::close`]),
 //!   when a checkpoint is written (during [`Db::compact`]'s head
@@ -114,7 +115,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -137,7 +138,7 @@ use crate::error::TsdbError;
 use crate::head::{Head, HeadAppender, HeadOptions, MetricKind};
 use crate::lock::DirLock;
 use crate::retention::RetentionPolicy;
-use crate::writer::BlockWriterOptions;
+use crate::writer::{BlockWriterOptions, WrittenBlock};
 
 /// How long [`Db::compact`] waits for queriers reading the range it
 /// truncates.
@@ -191,6 +192,9 @@ pub struct Db {
     /// [`Db::clean_tombstones`].
     cmtx: Mutex<()>,
     trigger: Arc<Trigger>,
+    /// The last out-of-order head compaction failed: the next
+    /// [`Db::compact`] tries again even without an in-order head block.
+    ooo_compaction_failed: AtomicBool,
 }
 
 /// The DB's own counters, shared with the metrics collector.
@@ -217,12 +221,15 @@ impl std::fmt::Debug for Db {
     }
 }
 
-/// Bytes the head keeps on disk (WAL and head chunk files), which size
-/// retention counts as Prometheus does.
+/// Bytes the head keeps on disk (WAL, WBL and head chunk files), which
+/// size retention counts as Prometheus does.
 fn head_disk_size(head: &Head) -> u64 {
-    let wal = head.wal().and_then(|w| w.size_bytes().ok()).unwrap_or(0);
-    let chunks = head.chunk_files().map_or(0, |f| f.size());
-    wal + chunks
+    let logs: u64 = [head.wal(), head.wbl()]
+        .into_iter()
+        .flatten()
+        .map(|w| w.size_bytes().unwrap_or(0))
+        .sum();
+    logs + head.chunk_files().map_or(0, |f| f.size())
 }
 
 impl Db {
@@ -288,6 +295,7 @@ impl Db {
             counters,
             cmtx: Mutex::new(()),
             trigger: Arc::default(),
+            ooo_compaction_failed: AtomicBool::new(false),
         };
         db.count_blocks();
         Ok(db)
@@ -340,13 +348,13 @@ impl Db {
         MergeQuerier::new(queriers)
     }
 
-    /// fsyncs the WAL: every commit that returned before survives a power
-    /// loss.
+    /// fsyncs the WAL and the WBL: every commit that returned before
+    /// survives a power loss.
     pub fn sync(&self) -> Result<(), TsdbError> {
-        match self.head.wal() {
-            Some(w) => w.sync().map_err(TsdbError::from),
-            None => Ok(()),
+        for log in [self.head.wal(), self.head.wbl()].into_iter().flatten() {
+            log.sync().map_err(TsdbError::from)?;
         }
+        Ok(())
     }
 
     fn count_blocks(&self) {
@@ -406,7 +414,10 @@ impl Db {
         while self.head.is_compactable() {
             head_compacted = true;
             let mint = self.head.min_time();
-            let maxt = mint.div_euclid(range) * range + range;
+            let maxt = mint
+                .div_euclid(range)
+                .saturating_mul(range)
+                .saturating_add(range);
             // No new in-order sample may land in the range once it is read;
             // appenders that fixed an older bound finish first (Prometheus'
             // WaitForAppendersOverlapping).
@@ -444,12 +455,40 @@ impl Db {
             }
             self.head.truncate(maxt)?;
         }
-        if head_compacted {
-            // As Prometheus: out-of-order data follows the in-order head.
-            let written = self.head.compact_ooo(&self.dir, wopts)?;
-            report.ooo_blocks = written.iter().map(|b| b.meta.ulid).collect();
-            for b in &written {
-                self.store.add_block(b.meta.ulid)?;
+        // As Prometheus: out-of-order data follows the in-order head (and
+        // is tried again after a failure). A failure does not stop the
+        // leveled compaction and retention below; it is returned after.
+        let mut ooo_err = None;
+        if head_compacted || self.ooo_compaction_failed.load(Ordering::Acquire) {
+            let mut publish = |blocks: &[WrittenBlock]| -> Result<(), TsdbError> {
+                for b in blocks {
+                    self.store.add_block(b.meta.ulid)?;
+                }
+                for b in blocks {
+                    let (lo, hi) = (b.meta.min_time, b.meta.max_time.saturating_sub(1));
+                    if !self
+                        .head
+                        .wait_for_pending_readers(lo, hi, PENDING_READERS_TIMEOUT)
+                    {
+                        tracing::warn!(
+                            mint = lo,
+                            maxt = hi,
+                            "head readers still open; truncating the out-of-order head anyway"
+                        );
+                    }
+                }
+                Ok(())
+            };
+            match self.head.compact_ooo(&self.dir, wopts, &mut publish) {
+                Ok(written) => {
+                    self.ooo_compaction_failed.store(false, Ordering::Release);
+                    report.ooo_blocks = written.iter().map(|b| b.meta.ulid).collect();
+                }
+                Err(e) => {
+                    self.ooo_compaction_failed.store(true, Ordering::Release);
+                    tracing::error!(error = %e, "out-of-order head compaction failed; retrying at the next compaction");
+                    ooo_err = Some(e);
+                }
             }
         }
         report.compacted_blocks = self.store.compact()?;
@@ -459,7 +498,10 @@ impl Db {
         self.store.reload()?;
         self.counters.reloads.fetch_add(1, Ordering::Relaxed);
         report.failed_blocks = self.store.failed().iter().map(|f| f.ulid).collect();
-        Ok(report)
+        match ooo_err {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
     }
 
     /// Runs [`compact`](Self::compact) in a background thread until the
@@ -511,8 +553,10 @@ impl Db {
     pub fn delete(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<(), TsdbError> {
         let _g = self.cmtx.lock();
         self.store.delete(mint, maxt, matchers)?;
-        if mint <= self.head.max_time() && maxt >= self.head.min_time() {
-            self.head.delete(mint, maxt, matchers)?;
+        if let Some((lo, hi)) = self.head.data_range() {
+            if mint <= hi && maxt >= lo {
+                self.head.delete(mint, maxt, matchers)?;
+            }
         }
         Ok(())
     }

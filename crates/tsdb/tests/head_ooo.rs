@@ -651,3 +651,31 @@ fn deletes_of_out_of_order_samples_survive_a_checkpoint_and_a_crash() {
     let head = Head::open(dir.path(), reopened).unwrap();
     assert_eq!(want_a(&dump(&head)), odd);
 }
+
+#[test]
+fn deletes_reach_out_of_order_samples_older_than_the_in_order_data() {
+    let head = Head::in_memory(opts(4 * H, 4)).unwrap();
+    let m = 60_000;
+    put(&head, "o", 100 * m, 1.0).unwrap();
+    for i in 10..50 {
+        put(&head, "o", i * m, 2.0).unwrap();
+    }
+    // Minutes 20..=29 go, although the head's in-order data starts later.
+    let n = head
+        .delete(
+            20 * m,
+            29 * m,
+            &[ember_model::Matcher::equal("__name__", "o")],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    let got: Vec<i64> = dump(&head)["{__name__=\"o\"}"]
+        .iter()
+        .map(|p| p.0 / m)
+        .collect();
+    let want: Vec<i64> = (10..50)
+        .filter(|i| !(20..30).contains(i))
+        .chain([100])
+        .collect();
+    assert_eq!(got, want);
+}

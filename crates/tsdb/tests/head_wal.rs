@@ -480,19 +480,37 @@ fn replay_handles_sparse_duplicate_and_unknown_references_in_many_records() {
         encode_samples(&s, &mut rec);
         wal.log(&[&rec]).unwrap();
     }
+    // The same declaration once more (a commit whose WAL write failed
+    // part-way logs its new series again): what came before stays.
+    rec.clear();
+    encode_series(
+        &[RefSeries {
+            series_ref: 8,
+            labels: series(1),
+        }],
+        &mut rec,
+    );
+    wal.log(&[&rec]).unwrap();
+    rec.clear();
+    encode_samples(&[sample(8, steps * 1000, 1.0)], &mut rec);
+    wal.log(&[&rec]).unwrap();
     wal.close().unwrap();
 
     let head = Head::open(dir.path(), HeadOptions::default()).unwrap();
     let report = head.replay_report();
     assert_eq!(report.series, 4);
     assert_eq!(report.unknown_refs, steps as u64);
-    assert_eq!(report.samples, steps as u64 * 5);
+    assert_eq!(report.samples, steps as u64 * 5 + 1);
     assert_eq!(head.num_series(), 4);
     let data = dump(&head);
     for (i, _) in refs.iter().enumerate() {
         let name = series(i).to_string();
         let pts = &data.iter().find(|(l, _)| *l == name).unwrap().1;
-        let want = if i == 0 { steps * 2 } else { steps } as usize;
+        let want = match i {
+            0 => steps * 2,
+            1 => steps + 1,
+            _ => steps,
+        } as usize;
         assert_eq!(pts.len(), want, "{name}");
     }
     let md = head.metadata(&series(0)).unwrap();

@@ -290,10 +290,8 @@ impl<'h> HeadAppender<'h> {
                     drop(st);
                     self.by_ref.remove(&s.series_ref);
                     let (n, created) = self.head.get_or_create(labels, true);
+                    // (A series just created is not in `by_ref` yet.)
                     if let Some(&j) = self.by_ref.get(&n.series_ref) {
-                        if created {
-                            n.state.lock().pending_commit -= 1;
-                        }
                         i = j;
                         continue;
                     }

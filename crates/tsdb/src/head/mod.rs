@@ -68,8 +68,10 @@
 //! an insert cuts a chunk, a marker naming that chunk (or 0 when the
 //! series had no buffer) is logged before the sample. Inserting and
 //! logging hold one lock, so the WBL has the inserts' order. A failed WBL
-//! write is logged, not returned (as in Prometheus: the commit is in the
-//! WAL already). Series records stay in the WAL only.
+//! write is logged and counted, not returned, as in Prometheus: the
+//! samples are in memory and queryable, but as replay takes out-of-order
+//! samples from the WBL only, those are lost at the next restart unless
+//! compacted into a block before. Series records stay in the WAL only.
 //!
 //! [`rollback`]: ember_storage::Appender::rollback
 //!
@@ -100,7 +102,7 @@
 //!
 //! **Deletion** ([`Head::delete`]), as Prometheus' head does it: the
 //! range is clamped to the head's and then to each selected series' time
-//! range, the resulting intervals are logged to the WAL as one Tombstones
+//! range (out-of-order samples included), the resulting intervals are logged to the WAL as one Tombstones
 //! record, then added to the series (a boxed [`Intervals`] beside its
 //! chunks, merged as block tombstones are). Chunks are not rewritten:
 //! reads, [`Head::series_in_range`] and so [`Head::write_block`] skip
@@ -108,8 +110,10 @@
 //! interval never reaches past the series' newest sample and appends must
 //! be newer than that sample (deleted or not), a delete never hides later
 //! appends; a sample at a deleted timestamp can come back only as an
-//! out-of-order or duplicate append, and is refused (or, the very same
-//! sample, accepted and dropped). Deletions are not isolated: a querier
+//! out-of-order or duplicate append: without an out-of-order window it is
+//! refused (or, the very same sample, accepted and dropped); with one it
+//! is accepted out of order and stays hidden by the interval, as in
+//! Prometheus' head. Deletions are not isolated: a querier
 //! sees a delete from the next series it reads, as Prometheus' shared
 //! head tombstones do. Garbage collection drops intervals ending before
 //! the head's new minimum time and before the series' oldest out-of-order
@@ -117,7 +121,8 @@
 //! blocks [`Head::compact_ooo`] writes), and those of removed series with
 //! them. As a WAL checkpoint keeps only the intervals reaching the head's
 //! new minimum time, [`Head::truncate`] logs the older ones still kept
-//! for out-of-order samples again after it.
+//! for out-of-order samples again before it checkpoints (into the newest
+//! segment, which a checkpoint never takes).
 //!
 //! **Truncation and compaction.** [`Head::truncate`] drops chunks older
 //! than a time, removes series left without samples (garbage collection:
@@ -708,28 +713,28 @@ impl Head {
     /// empty matcher list selects nothing, as in Prometheus.
     ///
     /// As Prometheus' head does, the range is clamped to the head's and
-    /// then to each series' time range, so only series with samples in it
-    /// get an interval, and the interval never reaches past the series'
-    /// newest sample. The intervals are logged to the WAL as one
+    /// then to each series' time range (out-of-order samples included), so
+    /// only series with samples in it get an interval, and the interval
+    /// never reaches past the series' newest sample. The intervals are logged to the WAL as one
     /// Tombstones record before they take effect; if logging fails,
     /// nothing is deleted. The chunks are left as they are: reads skip
     /// deleted intervals, and [`truncate`](Self::truncate) drops intervals
     /// older than the head along with the chunks. Queriers see a deletion
     /// from the next series they read.
     pub fn delete(&self, mint: i64, maxt: i64, matchers: &[Matcher]) -> Result<u64, TsdbError> {
-        let mint = mint.max(self.min_time());
-        let maxt = maxt.min(self.max_time());
+        let Some((lo, hi)) = self.data_range() else {
+            return Ok(0);
+        };
+        let (mint, maxt) = (mint.max(lo), maxt.min(hi));
         if matchers.is_empty() || mint > maxt {
             return Ok(0);
         }
         let mut series = self.select_series(matchers)?;
         let mut stones = Vec::with_capacity(series.len());
         series.retain(|s| {
-            let st = s.state.lock();
-            let (Some(t0), Some(t1)) = (st.min_time(), st.max_time()) else {
+            let Some((t0, t1)) = s.state.lock().data_range() else {
                 return false;
             };
-            drop(st);
             let interval = Interval::new(mint.max(t0), maxt.min(t1));
             if interval.mint > interval.maxt {
                 return false;
@@ -753,6 +758,17 @@ impl Head {
         Ok(stones.len() as u64)
     }
 
+    /// The oldest and newest timestamps of the head's data, in order or
+    /// out of order, if it holds any.
+    pub fn data_range(&self) -> Option<(i64, i64)> {
+        let (min, max) = (self.min_time(), self.max_time());
+        let in_order = (min <= max).then_some((min, max));
+        match (in_order, self.ooo_time_range()) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Removes data older than `mint`: chunks ending before it, series
     /// left without samples, head chunk files no series references any
     /// more, and (with a WAL) WAL segments, through a checkpoint.
@@ -765,11 +781,21 @@ impl Head {
         let initialized = self.min_time() != i64::MAX;
         let mut res = self.truncate_memory(mint);
         if let (Ok(_), Some(w), true) = (&res, &self.wal, initialized) {
-            if self.last_wal_truncation.fetch_max(mint, Ordering::AcqRel) < mint {
+            let before = self.last_wal_truncation.fetch_max(mint, Ordering::AcqRel);
+            if before < mint {
+                // The intervals the checkpoint would drop go to the newest
+                // segment first, which the checkpoint does not take.
                 if let Err(e) = self
-                    .truncate_wal(&w.wal, mint)
-                    .and_then(|()| self.relog_tombstones_before(w, mint))
+                    .relog_tombstones_before(w, mint)
+                    .and_then(|()| self.truncate_wal(&w.wal, mint))
                 {
+                    // Try again at the next truncation.
+                    let _ = self.last_wal_truncation.compare_exchange(
+                        mint,
+                        before,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
                     res = Err(e);
                 }
             }
@@ -781,9 +807,9 @@ impl Head {
     }
 
     /// Logs again the deleted intervals ending before `mint` that series
-    /// keep for their out-of-order samples: the checkpoint just written
-    /// keeps only intervals reaching `mint`, and without them a restart
-    /// would bring those deleted samples back from the WBL.
+    /// keep for their out-of-order samples: a checkpoint up to `mint`
+    /// keeps only intervals reaching it, and without them a restart would
+    /// bring those deleted samples back from the WBL.
     fn relog_tombstones_before(&self, w: &WalLog, mint: i64) -> Result<(), TsdbError> {
         if self.ooo_time_range().is_none() {
             return Ok(());

@@ -304,15 +304,25 @@ impl Head {
     ///    those chunks' samples, covering the whole range and marked with
     ///    the `from-out-of-order` hint (such blocks may overlap others:
     ///    the compactor merges them);
-    /// 3. drops the compacted chunks, garbage-collects, and deletes the WBL
+    /// 3. hands the blocks to `publish`, which makes them queryable (and
+    ///    waits for the readers that might still need the head's copy; the
+    ///    DB loads them into its block store, as Prometheus reloads its
+    ///    blocks before truncating the out-of-order head);
+    /// 4. drops the compacted chunks, garbage-collects, and deletes the WBL
     ///    segments before the one started in step 1.
     ///
-    /// Samples inserted meanwhile stay for the next call. On error the
-    /// blocks written by this call are removed and the head is unchanged.
+    /// Samples inserted meanwhile stay for the next call. If writing a
+    /// block fails, the blocks written by this call are removed and the
+    /// samples stay in the head (their buffers cut into chunks); if
+    /// `publish` fails, its error is returned and the samples stay in the
+    /// head too (a block it did publish then holds a copy of them, which
+    /// queries and compaction merge). Step 4 failing is only logged: the
+    /// blocks hold the data, and the next call retries the WBL.
     pub fn compact_ooo(
         &self,
         dir: &Path,
         opts: BlockWriterOptions,
+        publish: &mut dyn FnMut(&[WrittenBlock]) -> Result<(), TsdbError>,
     ) -> Result<Vec<WrittenBlock>, TsdbError> {
         let _one_at_a_time = self.ooo_compaction.lock();
         let files = self.files.as_ref();
@@ -396,7 +406,12 @@ impl Head {
             }
             return Err(e.context("compact out-of-order head"));
         }
-        self.truncate_ooo(&work, last_wbl)?;
+        if !blocks.is_empty() {
+            publish(&blocks)?;
+        }
+        if let Err(e) = self.truncate_ooo(&work, last_wbl) {
+            tracing::error!(error = %e, "truncating the out-of-order head after its compaction failed; its blocks hold the data");
+        }
         Ok(blocks)
     }
 

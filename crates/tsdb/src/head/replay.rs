@@ -258,16 +258,18 @@ struct Replayer<'h> {
     mint: i64,
     maxt: i64,
     chunks_created: u64,
+    /// Chunks dropped by series records declaring a series again (taken
+    /// off the head's chunk gauge at the end, after what replay created).
+    chunks_dropped: u64,
     counts: ReplayReport,
 }
 
 impl<'h> Replayer<'h> {
     /// Index in `local` of WAL reference `r`.
+    /// (Every reference a series record names is in `by_wal_ref`, the
+    /// duplicates' too.)
     fn local_index(&self, r: u64) -> Option<u32> {
-        self.by_wal_ref.get(r).or_else(|| {
-            let target = self.aliases.get(&r).copied().unwrap_or(r);
-            self.local_of.get(&target).copied()
-        })
+        self.by_wal_ref.get(r)
     }
 
     /// Applies one decoded record; hands back a sample buffer to reuse.
@@ -332,6 +334,14 @@ impl<'h> Replayer<'h> {
         if !created && s.series_ref != rs.series_ref {
             self.aliases.insert(rs.series_ref, s.series_ref);
         }
+        if let Some(i) = self.local_of.get(&s.series_ref) {
+            if self.by_wal_ref.get(rs.series_ref) == Some(*i) {
+                // The same declaration again (a commit whose WAL write
+                // failed part-way logs its new series once more): what was
+                // replayed for the series stays.
+                return;
+            }
+        }
         let local = &mut self.local;
         let idx = *self.local_of.entry(s.series_ref).or_insert_with(|| {
             let st = std::mem::take(&mut *s.state.lock());
@@ -350,8 +360,7 @@ impl<'h> Replayer<'h> {
             .unwrap_or_default();
         let ooo = self.mmapped.ooo.remove(&rs.series_ref);
         let st = &mut local[idx as usize].2;
-        let removed = st.closed.len() + usize::from(st.open.is_some());
-        HeadStats::sub(&head.stats.chunks, removed as u64);
+        self.chunks_dropped += (st.closed.len() + usize::from(st.open.is_some())) as u64;
         st.closed = chunks.iter().map(closed_chunk).collect();
         st.open = None;
         st.appended = chunks.iter().map(|m| u64::from(m.num_samples)).sum();
@@ -363,8 +372,7 @@ impl<'h> Replayer<'h> {
         HeadStats::add(&head.stats.chunks, chunks.len() as u64);
         HeadStats::add(&head.stats.chunks_created, chunks.len() as u64);
         if let Some(old) = st.ooo.take() {
-            let n = old.mmapped.len() + usize::from(old.head.is_some());
-            HeadStats::sub(&head.stats.chunks, n as u64);
+            self.chunks_dropped += (old.mmapped.len() + usize::from(old.head.is_some())) as u64;
         }
         if let Some(ooo) = ooo {
             let o = OooState {
@@ -486,7 +494,7 @@ impl<'h> Replayer<'h> {
         }
         head.update_ooo_time(mint, maxt);
         HeadStats::add(&head.stats.chunks, chunks);
-        HeadStats::sub(&head.stats.chunks, dropped_heads);
+        self.chunks_dropped += dropped_heads;
         HeadStats::add(&head.stats.chunks_created, chunks);
         HeadStats::add(&head.stats.wbl_replay_unknown_refs, unknown);
         self.counts.wbl_unknown_refs = unknown;
@@ -577,6 +585,7 @@ impl Head {
             mint: i64::MAX,
             maxt: i64::MIN,
             chunks_created: 0,
+            chunks_dropped: 0,
             counts,
         };
         let stats = std::thread::scope(|scope| {
@@ -642,6 +651,7 @@ impl Head {
             mint,
             maxt,
             chunks_created,
+            chunks_dropped,
             mmapped,
             mut counts,
             ..
@@ -656,6 +666,8 @@ impl Head {
         self.last_series_ref.fetch_max(last_ref, Ordering::AcqRel);
         HeadStats::add(&self.stats.chunks, chunks_created);
         HeadStats::add(&self.stats.chunks_created, chunks_created);
+        HeadStats::sub(&self.stats.chunks, chunks_dropped);
+        HeadStats::add(&self.stats.chunks_removed, chunks_dropped);
         HeadStats::add(&self.stats.wal_replay_unknown_refs, counts.unknown_refs);
         self.update_min_max_time(mint, maxt);
         if self.min_time() < min_valid && self.min_time() <= self.max_time() {

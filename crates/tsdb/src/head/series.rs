@@ -276,6 +276,16 @@ impl SeriesState {
         }
     }
 
+    /// The oldest and newest timestamps of the series' samples, in order
+    /// or out of order.
+    pub(crate) fn data_range(&self) -> Option<(i64, i64)> {
+        let in_order = self.min_time().zip(self.max_time());
+        match (in_order, self.ooo.as_deref().and_then(OooState::time_range)) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Whether the series holds out-of-order samples.
     pub(crate) fn has_ooo(&self) -> bool {
         self.ooo.as_ref().is_some_and(|o| !o.is_empty())
