@@ -390,32 +390,27 @@ impl<'h> Replayer<'h> {
     }
 
     fn samples(&mut self, samples: &[RefSample]) {
-        let mut k = 0;
-        while k < samples.len() {
-            let r = samples[k].series_ref;
-            let Some((_, series_ref, st)) = self
-                .local_index(r)
-                .and_then(|i| self.local.get_mut(i as usize))
-            else {
-                self.counts.unknown_refs += 1;
-                k += 1;
-                continue;
-            };
-            // A record's samples of one series come one after another.
-            while let Some(x) = samples.get(k).filter(|x| x.series_ref == r) {
-                k += 1;
-                if x.t < self.min_valid {
-                    continue;
+        let (min_valid, ctx) = (self.min_valid, self.ctx);
+        let unknown = series_runs(
+            &self.by_wal_ref,
+            &mut self.local,
+            samples,
+            |series_ref, st, run| {
+                for x in run {
+                    if x.t < min_valid {
+                        continue;
+                    }
+                    let a = st.append(series_ref, x.t, x.v, ctx);
+                    if a.ok {
+                        self.counts.samples += 1;
+                        self.mint = self.mint.min(x.t);
+                        self.maxt = self.maxt.max(x.t);
+                    }
+                    self.chunks_created += u64::from(a.chunk_created);
                 }
-                let a = st.append(*series_ref, x.t, x.v, self.ctx);
-                if a.ok {
-                    self.counts.samples += 1;
-                    self.mint = self.mint.min(x.t);
-                    self.maxt = self.maxt.max(x.t);
-                }
-                self.chunks_created += u64::from(a.chunk_created);
-            }
-        }
+            },
+        );
+        self.counts.unknown_refs += unknown;
     }
 
     /// Replays the WBL after the WAL, as Prometheus does: samples go into
@@ -440,29 +435,23 @@ impl<'h> Replayer<'h> {
                 Some(RecordType::Samples | RecordType::SamplesV2) => {
                     samples_buf.clear();
                     dec.samples(rec, &mut samples_buf)?;
-                    let mut k = 0;
-                    while k < samples_buf.len() {
-                        let r = samples_buf[k].series_ref;
-                        let Some((_, series_ref, st)) = self
-                            .local_index(r)
-                            .and_then(|i| self.local.get_mut(i as usize))
-                        else {
-                            unknown += 1;
-                            k += 1;
-                            continue;
-                        };
-                        let o = st.ooo.get_or_insert_with(Box::<OooState>::default);
-                        while let Some(x) = samples_buf.get(k).filter(|x| x.series_ref == r) {
-                            k += 1;
-                            let res = o.insert(*series_ref, x.t, x.v, cap, files);
-                            chunks += u64::from(res.chunk_created);
-                            if res.inserted {
-                                self.counts.ooo_samples += 1;
-                                mint = mint.min(x.t);
-                                maxt = maxt.max(x.t);
+                    unknown += series_runs(
+                        &self.by_wal_ref,
+                        &mut self.local,
+                        &samples_buf,
+                        |series_ref, st, run| {
+                            let o = st.ooo.get_or_insert_with(Box::<OooState>::default);
+                            for x in run {
+                                let res = o.insert(series_ref, x.t, x.v, cap, files);
+                                chunks += u64::from(res.chunk_created);
+                                if res.inserted {
+                                    self.counts.ooo_samples += 1;
+                                    mint = mint.min(x.t);
+                                    maxt = maxt.max(x.t);
+                                }
                             }
-                        }
-                    }
+                        },
+                    );
                 }
                 Some(RecordType::MmapMarkers) => {
                     markers_buf.clear();
@@ -517,6 +506,32 @@ impl<'h> Replayer<'h> {
             *s.state.lock() = st;
         }
     }
+}
+
+/// Calls `f` with each run of a record's consecutive samples of one series
+/// (a record holds a series' samples one after another), with the series'
+/// reference and replay-owned state; returns how many samples name a
+/// reference no series record declared.
+fn series_runs(
+    by_wal_ref: &RefIndex,
+    local: &mut [(Arc<MemSeries>, u64, SeriesState)],
+    samples: &[RefSample],
+    mut f: impl FnMut(u64, &mut SeriesState, &[RefSample]),
+) -> u64 {
+    let mut unknown = 0;
+    for run in samples.chunk_by(|a, b| a.series_ref == b.series_ref) {
+        let Some(first) = run.first() else {
+            continue;
+        };
+        let found = by_wal_ref
+            .get(first.series_ref)
+            .and_then(|i| local.get_mut(i as usize));
+        match found {
+            Some((_, series_ref, st)) => f(*series_ref, st, run),
+            None => unknown += run.len() as u64,
+        }
+    }
+    unknown
 }
 
 /// Decodes a record for [`Replayer::apply`], into `spare` for samples.
