@@ -140,7 +140,9 @@ struct Touched {
 ///
 /// A series' lock is taken once when the transaction first appends to it
 /// (to check the sample and mark the series as pending a commit) and once
-/// more per run of its samples at commit.
+/// more per run of its samples at commit (and, for series with
+/// out-of-order samples, once more to insert those after the in-order
+/// ones).
 pub struct HeadAppender<'h> {
     head: &'h Head,
     /// Fixed at the first append, as in Prometheus.
