@@ -13,25 +13,14 @@ use ember_tsdb::head::{Head, HeadChunkFiles, HeadOptions};
 use ember_tsdb::{open_blocks, BlockWriterOptions};
 use proptest::prelude::*;
 
+mod common;
+
 const H: i64 = 3_600_000;
 
 type Data = Vec<(String, Vec<(i64, u64)>)>;
 
 fn read(q: &dyn Querier, matchers: &[Matcher]) -> Data {
-    let mut set = q.select(true, None, matchers).unwrap();
-    let mut out = Vec::new();
-    while let Some(s) = set.next() {
-        let s = s.unwrap();
-        let mut it = s.iter();
-        let mut pts = Vec::new();
-        while it.next() == ValueType::Float {
-            let (t, v) = it.at();
-            pts.push((t, v.to_bits()));
-        }
-        assert!(it.error().is_none(), "{:?}", it.error());
-        out.push((s.labels().to_string(), pts));
-    }
-    out
+    common::read_bits(q, matchers)
 }
 
 fn all(q: &dyn Querier) -> Data {

@@ -14,24 +14,14 @@ use ember_tsdb::wal::{Reader, SegmentRange, WalOptions};
 use ember_tsdb::{open_blocks, BlockWriterOptions};
 use proptest::prelude::*;
 
+mod common;
+
 const H: i64 = 3_600_000;
 
 type Data = Vec<(String, Vec<(i64, f64)>)>;
 
 fn read(q: &dyn Querier, matchers: &[Matcher]) -> Data {
-    let mut set = q.select(true, None, matchers).unwrap();
-    let mut out = Vec::new();
-    while let Some(s) = set.next() {
-        let s = s.unwrap();
-        let mut it = s.iter();
-        let mut pts = Vec::new();
-        while it.next() == ValueType::Float {
-            pts.push(it.at());
-        }
-        assert!(it.error().is_none(), "{:?}", it.error());
-        out.push((s.labels().to_string(), pts));
-    }
-    out
+    common::read(q, matchers)
 }
 
 fn dump(head: &Head) -> Data {

@@ -7,33 +7,26 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ember_model::{labels, Labels, Sample};
-use ember_storage::{Appender, Querier, SeriesRef, StorageError, ValueType};
+use ember_storage::{Appender, Querier, SeriesRef, StorageError};
 use ember_tsdb::head::{Head, HeadOptions, WBL_DIR};
 use ember_tsdb::wal::WalOptions;
 use ember_tsdb::{Db, DbOptions};
 use proptest::prelude::*;
+
+mod common;
 
 const H: i64 = 3_600_000;
 
 type Data = BTreeMap<String, Vec<(i64, u64)>>;
 
 fn all(q: &dyn Querier) -> Data {
-    let mut set = q.select(true, None, &[]).unwrap();
     let mut out = Data::new();
-    while let Some(s) = set.next() {
-        let s = s.unwrap();
-        let mut it = s.iter();
-        let mut pts = Vec::new();
-        while it.next() == ValueType::Float {
-            let (t, v) = it.at();
-            pts.push((t, v.to_bits()));
-        }
-        assert!(it.error().is_none(), "{:?}", it.error());
+    for (l, pts) in common::read_bits(q, &[]) {
         assert!(
             pts.windows(2).all(|w| w[0].0 < w[1].0),
             "not sorted: {pts:?}"
         );
-        out.insert(s.labels().to_string(), pts);
+        out.insert(l, pts);
     }
     out
 }

@@ -5,29 +5,18 @@
 use std::path::Path;
 
 use ember_model::{labels, Labels, Matcher, Metadata, MetricType, Sample};
-use ember_storage::{Appender, Querier, SeriesRef, ValueType};
+use ember_storage::{Appender, Querier, SeriesRef};
 use ember_tsdb::head::{Head, HeadOptions};
 use ember_tsdb::wal::WalOptions;
+
+mod common;
 
 const H: i64 = 3_600_000;
 
 type Data = Vec<(String, Vec<(i64, u64)>)>;
 
 fn all(q: &dyn Querier) -> Data {
-    let mut set = q.select(true, None, &[]).unwrap();
-    let mut out = Vec::new();
-    while let Some(s) = set.next() {
-        let s = s.unwrap();
-        let mut it = s.iter();
-        let mut pts = Vec::new();
-        while it.next() == ValueType::Float {
-            let (t, v) = it.at();
-            pts.push((t, v.to_bits()));
-        }
-        assert!(it.error().is_none(), "{:?}", it.error());
-        out.push((s.labels().to_string(), pts));
-    }
-    out
+    common::read_bits(q, &[])
 }
 
 fn dump(head: &Head) -> Data {
