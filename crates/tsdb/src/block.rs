@@ -566,7 +566,7 @@ impl Queryable for BlockDir {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::chunk_file::ChunkWriter;
     use crate::meta::BlockStats;
@@ -745,8 +745,9 @@ mod tests {
         assert_eq!(it.at_t(), 290);
     }
 
-    /// A block with one XOR and one histogram chunk, written by hand.
-    fn mixed_block(dir: &Path) -> PathBuf {
+    /// A block with one XOR chunk at 1..=2 and one histogram chunk at
+    /// 3..=4, written by hand (also for the compactor's tests).
+    pub(crate) fn histogram_block(dir: &Path) -> PathBuf {
         let id = Ulid::new();
         let bdir = dir.join(id.to_string());
         fs::create_dir_all(&bdir).unwrap();
@@ -758,7 +759,7 @@ mod tests {
         cw.write_chunks(
             &[
                 (Encoding::Xor, xor.bytes()),
-                (Encoding::Histogram, b"\x00\x01hist"),
+                (Encoding::Histogram, b"\x00\x02hist"),
             ],
             &mut refs,
         )
@@ -776,26 +777,27 @@ mod tests {
             },
             ChunkMeta {
                 min_time: 3,
-                max_time: 3,
+                max_time: 4,
                 chunk_ref: refs[1].0,
             },
         ];
         iw.add_series(&labels!("__name__" => "h"), &metas).unwrap();
         iw.finish().unwrap();
         let stats = BlockStats {
-            num_samples: 3,
+            num_samples: 4,
             num_series: 1,
             num_chunks: 2,
             ..Default::default()
         };
-        BlockMeta::new_level1(id, 1, 4, stats).write(&bdir).unwrap();
+        BlockMeta::new_level1(id, 1, 5, stats).write(&bdir).unwrap();
+        Tombstones::new().write(&bdir).unwrap();
         bdir
     }
 
     #[test]
     fn non_float_chunks_are_skipped_with_a_warning() {
         let dir = tempfile::tempdir().unwrap();
-        let b = Block::open(mixed_block(dir.path())).unwrap();
+        let b = Block::open(histogram_block(dir.path())).unwrap();
         let q = b.block_querier(0, 10);
         let mut set = q.select(true, None, &[]).unwrap();
         let s = set.next().unwrap().unwrap();
@@ -815,7 +817,7 @@ mod tests {
         let raw = b.chunks().raw_chunk(ChunkRef(metas[1].chunk_ref)).unwrap();
         assert_eq!(
             (raw.encoding, raw.data.as_ref()),
-            (Encoding::Histogram, &b"\x00\x01hist"[..])
+            (Encoding::Histogram, &b"\x00\x02hist"[..])
         );
     }
 

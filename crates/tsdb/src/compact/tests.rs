@@ -6,18 +6,18 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ember_chunks::Encoding;
-use ember_index::{ChunkMeta, IndexWriter};
 use ember_model::{labels, Labels, Matcher};
 use ember_storage::{Querier, ValueType};
 use proptest::prelude::*;
 use ulid::Ulid;
 
 use super::*;
+use crate::block::tests::histogram_block;
 use crate::block::{open_blocks, Block};
-use crate::chunk_file::{ChunkRef, ChunkWriter, CHUNKS_DIR};
+use crate::chunk_file::ChunkRef;
 use crate::meta::BlockStats;
 use crate::tombstones::{Interval, Tombstones};
-use crate::writer::{BlockWriter, BlockWriterOptions, INDEX_FILENAME};
+use crate::writer::{BlockWriter, BlockWriterOptions};
 
 pub(crate) type Data = Vec<(Labels, Vec<(i64, f64)>)>;
 /// Query results with values as bits, so NaNs compare.
@@ -396,55 +396,6 @@ fn everything_deleted_writes_nothing_and_marks_sources_deletable() {
     for d in &dirs {
         assert!(BlockMeta::read(d).unwrap().0.compaction.deletable);
     }
-}
-
-/// A block with one XOR chunk at 1..=2 and one histogram chunk at 3..=4,
-/// written by hand.
-fn histogram_block(dir: &Path) -> PathBuf {
-    let id = Ulid::new();
-    let bdir = dir.join(id.to_string());
-    fs::create_dir_all(&bdir).unwrap();
-    let mut xor = ember_chunks::XorChunk::new();
-    xor.append(1, 1.0).unwrap();
-    xor.append(2, 2.0).unwrap();
-    let mut cw = ChunkWriter::create(bdir.join(CHUNKS_DIR)).unwrap();
-    let mut refs = Vec::new();
-    cw.write_chunks(
-        &[
-            (Encoding::Xor, xor.bytes()),
-            (Encoding::Histogram, b"\x00\x02hist"),
-        ],
-        &mut refs,
-    )
-    .unwrap();
-    cw.finish().unwrap();
-    let mut iw = IndexWriter::create(bdir.join(INDEX_FILENAME)).unwrap();
-    for s in ["__name__", "h"] {
-        iw.add_symbol(s).unwrap();
-    }
-    let metas = [
-        ChunkMeta {
-            min_time: 1,
-            max_time: 2,
-            chunk_ref: refs[0].0,
-        },
-        ChunkMeta {
-            min_time: 3,
-            max_time: 4,
-            chunk_ref: refs[1].0,
-        },
-    ];
-    iw.add_series(&labels!("__name__" => "h"), &metas).unwrap();
-    iw.finish().unwrap();
-    let stats = BlockStats {
-        num_samples: 4,
-        num_series: 1,
-        num_chunks: 2,
-        ..Default::default()
-    };
-    BlockMeta::new_level1(id, 1, 5, stats).write(&bdir).unwrap();
-    Tombstones::new().write(&bdir).unwrap();
-    bdir
 }
 
 #[test]
