@@ -1,7 +1,7 @@
 //! Go's formatting, where promtool's output depends on it: floats as `%g`,
-//! `time.Duration` and `time.Time` strings, `units.Base2Bytes`, and
-//! `text/tabwriter` columns. Tools that must print exactly what promtool
-//! prints use these.
+//! `time.Duration` and `time.Time` strings, and `text/tabwriter` columns
+//! (`units.Base2Bytes` is [`crate::retention::format_base2_bytes`]).
+//! Tools that must print exactly what promtool prints use these.
 
 use std::fmt::Write as _;
 
@@ -155,27 +155,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// `units.Base2Bytes(n).String()` as promtool prints sizes with `-r`:
-/// every non-zero base-1024 digit with its unit, largest first:
-/// `126KiB928B`, `1MiB`, `0B`.
-pub fn base2_bytes(n: i64) -> String {
-    const UNITS: [&str; 7] = ["", "K", "M", "G", "T", "P", "E"];
-    let mut parts: Vec<String> = Vec::new();
-    let mut n = n;
-    for (i, u) in UNITS.iter().enumerate() {
-        if n % 1024 != 0 || (i == 0 && n == 0) {
-            let suffix = if i == 0 { "B" } else { "iB" };
-            parts.push(format!("{}{u}{suffix}", n % 1024));
-        }
-        n /= 1024;
-        if n == 0 {
-            break;
-        }
-    }
-    parts.reverse();
-    parts.concat()
-}
-
 /// Lays out rows as Go's `tabwriter.NewWriter(w, minwidth, 0, padding,
 /// ' ', 0)` does: each cell but the last of a row is padded with spaces to
 /// its column's width (the widest cell plus `padding`, at least
@@ -209,6 +188,17 @@ pub fn tabwrite(rows: &[Vec<String>], minwidth: usize, padding: usize) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_times() {
+        assert_eq!(utc_time_string(1763769600), "2025-11-22 00:00:00 +0000 UTC");
+        assert_eq!(utc_time_string(0), "1970-01-01 00:00:00 +0000 UTC");
+        assert_eq!(utc_time_string(-1), "1969-12-31 23:59:59 +0000 UTC");
+        assert_eq!(
+            utc_time_string(951_825_600),
+            "2000-02-29 12:00:00 +0000 UTC"
+        );
+    }
 
     #[test]
     fn go_g_formatting() {
@@ -255,21 +245,6 @@ mod tests {
         assert_eq!(duration_string(12), "12ns");
         assert_eq!(duration_string(-61_000_000_000), "-1m1s");
         assert_eq!(duration_string(i64::MIN), "-2562047h47m16.854775808s");
-    }
-
-    #[test]
-    fn go_times_and_sizes() {
-        assert_eq!(utc_time_string(1763769600), "2025-11-22 00:00:00 +0000 UTC");
-        assert_eq!(utc_time_string(0), "1970-01-01 00:00:00 +0000 UTC");
-        assert_eq!(utc_time_string(-1), "1969-12-31 23:59:59 +0000 UTC");
-        assert_eq!(
-            utc_time_string(951_825_600),
-            "2000-02-29 12:00:00 +0000 UTC"
-        );
-        assert_eq!(base2_bytes(0), "0B");
-        assert_eq!(base2_bytes(130_144), "127KiB96B");
-        assert_eq!(base2_bytes(1 << 20), "1MiB");
-        assert_eq!(base2_bytes((1 << 30) + 5), "1GiB5B");
     }
 
     #[test]

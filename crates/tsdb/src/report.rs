@@ -9,8 +9,9 @@ use ember_model::METRIC_NAME;
 use crate::block::Block;
 use crate::chunk_file::ChunkRef;
 use crate::error::TsdbError;
-use crate::gofmt::{base2_bytes, duration_string, tabwrite, utc_time_string};
+use crate::gofmt::{duration_string, tabwrite, utc_time_string};
 use crate::meta::BlockMeta;
+use crate::retention::format_base2_bytes;
 
 /// promtool's block table: a header (if asked) and one row per block with
 /// ULID, min and max time, duration, samples, chunks, series and size,
@@ -56,7 +57,7 @@ pub fn block_table(blocks: &[(&BlockMeta, u64)], header: bool, human_readable: b
             meta.stats.num_chunks.to_string(),
             meta.stats.num_series.to_string(),
             if human_readable {
-                base2_bytes(*size as i64)
+                format_base2_bytes(*size as i64)
             } else {
                 size.to_string()
             },

@@ -408,6 +408,10 @@ mod tests {
         assert_eq!(format_base2_bytes(1024), "1KiB");
         assert_eq!(format_base2_bytes(1025), "1KiB1B");
         assert_eq!(format_base2_bytes((1 << 30) + (512 << 20)), "1GiB512MiB");
+        // As promtool prints sizes with `-r`.
+        assert_eq!(format_base2_bytes(130_144), "127KiB96B");
+        assert_eq!(format_base2_bytes(1 << 20), "1MiB");
+        assert_eq!(format_base2_bytes((1 << 30) + 5), "1GiB5B");
         for s in ["512MB", "1GB512MB", "7EB"] {
             let n = parse_base2_bytes(s).unwrap();
             assert_eq!(parse_base2_bytes(&format_base2_bytes(n)).unwrap(), n);
