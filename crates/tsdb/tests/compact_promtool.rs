@@ -7,39 +7,14 @@
 //! to skip where it is not installed.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use ember_model::{labels, MatchOp, Matcher};
 use ember_tsdb::{dump_samples, BlockStore, BlockStoreOptions, BlockWriter, BlockWriterOptions};
 
-fn skip() -> bool {
-    std::env::var("EMBER_SKIP_EXTERNAL").is_ok_and(|v| v == "1")
-}
-
-fn promtool() -> PathBuf {
-    let p = std::env::var_os("PROMTOOL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/promtool"));
-    assert!(
-        p.exists(),
-        "promtool not found at {} (install Prometheus 2.42's promtool, set PROMTOOL, \
-         or set EMBER_SKIP_EXTERNAL=1 to skip these tests)",
-        p.display()
-    );
-    p
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run command");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+mod common;
+use common::{copy_dir, promtool, run, skip_external};
 
 /// promtool's dump of a copy of `dir` (promtool 2.42 wants a WAL
 /// directory, and may write into it).
@@ -50,19 +25,6 @@ fn promtool_dump(dir: &Path) -> String {
     run(Command::new(promtool())
         .args(["tsdb", "dump"])
         .arg(copy.path()))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 const T0: i64 = 1_763_769_600_000; // a multiple of 2h
@@ -124,7 +86,7 @@ fn ember_dump(store: &BlockStore) -> String {
 
 #[test]
 fn promtool_reads_compacted_blocks() {
-    if skip() {
+    if skip_external() {
         return;
     }
     let tool = promtool();

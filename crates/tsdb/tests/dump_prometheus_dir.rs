@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 use ember_model::{MatchOp, Matcher};
 use ember_tsdb::dump::dump_dir;
 
+mod common;
+use common::copy_dir;
+
 fn have(bin: &str) -> bool {
     Command::new(bin)
         .arg("--version")
@@ -40,19 +43,6 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
         }
     }
     out
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for e in std::fs::read_dir(from).expect("read_dir") {
-        let e = e.expect("entry");
-        let dst = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), &dst).expect("copy");
-        }
-    }
 }
 
 fn sorted_lines(s: &str) -> Vec<&str> {

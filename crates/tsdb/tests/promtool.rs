@@ -14,22 +14,8 @@ use ember_model::{MatchOp, Matcher};
 use ember_tsdb::backfill::{backfill_openmetrics_file, BackfillOptions};
 use ember_tsdb::{dump_samples, open_blocks, report, BlockMeta};
 
-fn skip() -> bool {
-    std::env::var("EMBER_SKIP_EXTERNAL").is_ok_and(|v| v == "1")
-}
-
-fn promtool() -> PathBuf {
-    let p = std::env::var_os("PROMTOOL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/promtool"));
-    assert!(
-        p.exists(),
-        "promtool not found at {} (install Prometheus 2.42's promtool, set PROMTOOL, \
-         or set EMBER_SKIP_EXTERNAL=1 to skip these tests)",
-        p.display()
-    );
-    p
-}
+mod common;
+use common::{promtool, run, skip_external};
 
 fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
@@ -58,17 +44,6 @@ fn dataset() -> &'static Path {
             (dir, file)
         })
         .1
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run command");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn promtool_blocks(dir: &Path) {
@@ -104,7 +79,7 @@ fn ember_dump(dir: &Path) -> String {
 
 #[test]
 fn ember_reads_promtool_blocks() {
-    if skip() {
+    if skip_external() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -132,7 +107,7 @@ fn ember_reads_promtool_blocks() {
 
 #[test]
 fn promtool_reads_ember_blocks() {
-    if skip() {
+    if skip_external() {
         return;
     }
     let ours = tempfile::tempdir().unwrap();
@@ -189,7 +164,7 @@ fn promtool_reads_ember_blocks() {
 
 #[test]
 fn list_and_analyze_match_promtool() {
-    if skip() {
+    if skip_external() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -17,6 +17,9 @@ use ember_tsdb::wal::{
 };
 use proptest::prelude::*;
 
+mod common;
+use common::copy_dir;
+
 const PAGE: u64 = PAGE_SIZE as u64;
 
 fn opts(pages: u64, compression: Compression) -> WalOptions {
@@ -78,18 +81,6 @@ fn spans(dir: &Path, seg: u32) -> Vec<(u64, u64)> {
         out.push((r.record_start(), r.offset()));
     }
     out
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 #[test]
