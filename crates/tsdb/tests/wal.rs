@@ -747,27 +747,38 @@ struct Seen {
     unknown: u64,
 }
 
+impl Seen {
+    /// Notes what `rec` holds; hands back a record of a kind not noted.
+    fn note(&mut self, rec: Record) -> Result<(), Record> {
+        match rec {
+            Record::Series(v) => self.series.extend(v.iter().map(|s| s.series_ref)),
+            Record::Samples(v) => self.samples.extend(v.iter().map(|s| (s.series_ref, s.t))),
+            Record::Exemplars(v) => self.exemplars.extend(v.iter().map(|e| e.t)),
+            Record::Metadata(v) => self
+                .metadata
+                .extend(v.into_iter().map(|m| (m.series_ref, m.help))),
+            Record::HistogramSamples(v) => self
+                .histograms
+                .extend(v.iter().map(|h| (h.series_ref, h.t))),
+            Record::Tombstones(v) => self
+                .tombstones
+                .extend(v.iter().map(|t| (t.series_ref, t.interval.mint))),
+            other => return Err(other),
+        }
+        Ok(())
+    }
+}
+
 fn replay_decoded(dir: &Path, o: WalOptions) -> (Seen, ReplayStats) {
     let wal = Wal::open(dir, o).unwrap();
     let mut dec = Decoder::new();
     let mut seen = Seen::default();
     let stats = wal
         .replay(|r| {
-            match dec.decode(r)? {
-                Record::Series(v) => seen.series.extend(v.iter().map(|s| s.series_ref)),
-                Record::Samples(v) => seen.samples.extend(v.iter().map(|s| (s.series_ref, s.t))),
-                Record::Exemplars(v) => seen.exemplars.extend(v.iter().map(|e| e.t)),
-                Record::Metadata(v) => seen
-                    .metadata
-                    .extend(v.into_iter().map(|m| (m.series_ref, m.help))),
-                Record::HistogramSamples(v) => seen
-                    .histograms
-                    .extend(v.iter().map(|h| (h.series_ref, h.t))),
-                Record::Tombstones(v) => seen
-                    .tombstones
-                    .extend(v.iter().map(|t| (t.series_ref, t.interval.mint))),
-                Record::Unknown(_) => seen.unknown += 1,
-                other => panic!("unexpected {other:?}"),
+            match seen.note(dec.decode(r)?) {
+                Ok(()) => {}
+                Err(Record::Unknown(_)) => seen.unknown += 1,
+                Err(other) => panic!("unexpected {other:?}"),
             }
             Ok(())
         })
@@ -807,20 +818,8 @@ fn checkpoint_keeps_what_is_needed_and_replay_reads_it_first() {
     let mut r = Reader::open(&[SegmentRange::all(&cp)]).unwrap();
     let mut seen = Seen::default();
     while let Some(rec) = r.next_record().unwrap() {
-        match dec.decode(rec).unwrap() {
-            Record::Series(v) => seen.series.extend(v.iter().map(|s| s.series_ref)),
-            Record::Samples(v) => seen.samples.extend(v.iter().map(|s| (s.series_ref, s.t))),
-            Record::Exemplars(v) => seen.exemplars.extend(v.iter().map(|e| e.t)),
-            Record::Metadata(v) => seen
-                .metadata
-                .extend(v.into_iter().map(|m| (m.series_ref, m.help))),
-            Record::HistogramSamples(v) => seen
-                .histograms
-                .extend(v.iter().map(|h| (h.series_ref, h.t))),
-            Record::Tombstones(v) => seen
-                .tombstones
-                .extend(v.iter().map(|t| (t.series_ref, t.interval.mint))),
-            other => panic!("unexpected in checkpoint: {other:?}"),
+        if let Err(other) = seen.note(dec.decode(rec).unwrap()) {
+            panic!("unexpected in checkpoint: {other:?}");
         }
     }
     let even: Vec<u64> = (1..=32).map(|i| 2 * i).collect();
