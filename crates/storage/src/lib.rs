@@ -123,11 +123,36 @@ pub struct SelectHints {
     pub by: bool,
 }
 
+impl SelectHints {
+    /// `[mint, maxt]` narrowed to the hints' `[start, end]`, if given
+    /// (and not reversed).
+    pub fn clamp(
+        hints: Option<&SelectHints>,
+        mint: Timestamp,
+        maxt: Timestamp,
+    ) -> (Timestamp, Timestamp) {
+        match hints {
+            Some(h) if h.start <= h.end => (mint.max(h.start), maxt.min(h.end)),
+            _ => (mint, maxt),
+        }
+    }
+}
+
 /// Options for label-name and label-value lookups.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LabelHints {
     /// At most this many results; 0 means no limit.
     pub limit: usize,
+}
+
+impl LabelHints {
+    /// `v` cut to the limit.
+    pub fn apply(&self, mut v: Vec<String>) -> Vec<String> {
+        if self.limit > 0 {
+            v.truncate(self.limit);
+        }
+        v
+    }
 }
 
 /// Reads the series of a fixed time range.

@@ -277,13 +277,6 @@ impl MemQuerier<'_> {
     }
 }
 
-fn limit(mut v: Vec<String>, hints: &LabelHints) -> Vec<String> {
-    if hints.limit > 0 {
-        v.truncate(hints.limit);
-    }
-    v
-}
-
 impl Querier for MemQuerier<'_> {
     fn select<'a>(
         &'a self,
@@ -311,7 +304,7 @@ impl Querier for MemQuerier<'_> {
             .collect();
         v.sort();
         v.dedup();
-        Ok((limit(v, hints), Vec::new()))
+        Ok((hints.apply(v), Vec::new()))
     }
 
     fn label_names(
@@ -331,7 +324,7 @@ impl Querier for MemQuerier<'_> {
             .collect();
         v.sort();
         v.dedup();
-        Ok((limit(v, hints), Vec::new()))
+        Ok((hints.apply(v), Vec::new()))
     }
 }
 

@@ -263,17 +263,7 @@ impl Deref for BlockHandle<'_> {
 
 impl<'a> BlockQuerier<'a> {
     fn range(&self, hints: Option<&SelectHints>) -> (Timestamp, Timestamp) {
-        match hints {
-            Some(h) if h.start <= h.end => (self.mint.max(h.start), self.maxt.min(h.end)),
-            _ => (self.mint, self.maxt),
-        }
-    }
-
-    fn with_limit(mut v: Vec<String>, hints: &LabelHints) -> Vec<String> {
-        if hints.limit > 0 {
-            v.truncate(hints.limit);
-        }
-        v
+        SelectHints::clamp(hints, self.mint, self.maxt)
     }
 }
 
@@ -307,7 +297,7 @@ impl Querier for BlockQuerier<'_> {
     ) -> Result<(Vec<String>, Warnings), StorageError> {
         let v = ember_index::label_values_for_matchers(&self.block.index, name, matchers)
             .map_err(|e| self.block.index_error(e))?;
-        Ok((Self::with_limit(v, hints), Vec::new()))
+        Ok((hints.apply(v), Vec::new()))
     }
 
     fn label_names(
@@ -317,7 +307,7 @@ impl Querier for BlockQuerier<'_> {
     ) -> Result<(Vec<String>, Warnings), StorageError> {
         let v = ember_index::label_names_for_matchers(&self.block.index, matchers)
             .map_err(|e| self.block.index_error(e))?;
-        Ok((Self::with_limit(v, hints), Vec::new()))
+        Ok((hints.apply(v), Vec::new()))
     }
 }
 

@@ -47,10 +47,7 @@ impl<'h> HeadQuerier<'h> {
     }
 
     fn range(&self, hints: Option<&SelectHints>) -> (Timestamp, Timestamp) {
-        match hints {
-            Some(h) if h.start <= h.end => (self.mint.max(h.start), self.maxt.min(h.end)),
-            _ => (self.mint, self.maxt),
-        }
+        SelectHints::clamp(hints, self.mint, self.maxt)
     }
 
     /// Whether the head's data can overlap the querier's range.
@@ -58,13 +55,6 @@ impl<'h> HeadQuerier<'h> {
         let (min, max) = (self.head.min_time(), self.head.max_time());
         let within = |(min, max): (i64, i64)| min <= max && min <= self.maxt && self.mint <= max;
         within((min, max)) || self.head.ooo_time_range().is_some_and(within)
-    }
-
-    fn with_limit(mut v: Vec<String>, hints: &LabelHints) -> Vec<String> {
-        if hints.limit > 0 {
-            v.truncate(hints.limit);
-        }
-        v
     }
 }
 
@@ -111,7 +101,7 @@ impl Querier for HeadQuerier<'_> {
         let idx = self.head.index.read();
         let v = label_values_for_matchers(&idx.postings, name, matchers)
             .map_err(|e| StorageError::Backend(Box::new(e)))?;
-        Ok((Self::with_limit(v, hints), Vec::new()))
+        Ok((hints.apply(v), Vec::new()))
     }
 
     fn label_names(
@@ -125,7 +115,7 @@ impl Querier for HeadQuerier<'_> {
         let idx = self.head.index.read();
         let v = label_names_for_matchers(&idx.postings, matchers)
             .map_err(|e| StorageError::Backend(Box::new(e)))?;
-        Ok((Self::with_limit(v, hints), Vec::new()))
+        Ok((hints.apply(v), Vec::new()))
     }
 }
 
